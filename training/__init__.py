@@ -1,0 +1,1 @@
+"""Offline training: labelled tweets in, tracked sentiment models and the exported champion out."""

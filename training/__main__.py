@@ -1,0 +1,61 @@
+"""Command line: `python -m training train|export`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .data import SOURCES, DataError
+from .export import ExportError
+from .tracking import DEFAULT_STORE, TrackingError
+from .train import VARIANTS, DataOptions, export_from_registry, train
+
+QUICK_SAMPLE = 4000
+DEFAULT_MODELS_DIR = Path("models")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", type=Path, default=DEFAULT_STORE,
+                        help="local MLflow store folder (ignored when MLFLOW_TRACKING_URI is set)")
+    common.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help="where the champion is exported")
+
+    run = commands.add_parser("train", parents=[common], help="train both text variants, pick and export the champion")
+    run.add_argument("--source", choices=SOURCES, default="default")
+    run.add_argument("--data-path", help="the CSV file for the sentiment140, airline-csv and csv sources")
+    run.add_argument("--text-column", default="text", help="csv source: the tweet text column")
+    run.add_argument("--label-column", default="sentiment", help="csv source: the label column")
+    run.add_argument("--encoding", help="file encoding (default: latin-1 for default/sentiment140, else utf-8)")
+    run.add_argument("--train-on", choices=("airline", "all"), default="all",
+                     help="default corpus: train on the airline tweets only, or add the other tweets too")
+    run.add_argument("--sample", type=int, help="stratified sample of this many tweets")
+    run.add_argument("--quick", action="store_true", help=f"a smoke run on {QUICK_SAMPLE} tweets")
+    run.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+
+    commands.add_parser("export", parents=[common], help="re-export the registered champion to ONNX")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            data = DataOptions(source=args.source, path=args.data_path, text_column=args.text_column,
+                               label_column=args.label_column, encoding=args.encoding,
+                               train_on_all=args.train_on == "all",
+                               sample=QUICK_SAMPLE if args.quick and not args.sample else args.sample)
+            print(json.dumps(train(data, args.store, args.models_dir, tuple(args.variants)), indent=2))
+        else:
+            print(f"exported {export_from_registry(args.store, args.models_dir)}")
+    except (DataError, TrackingError, ExportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Metrics and plots, the same for every model so that runs compare in MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on training machines
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    ConfusionMatrixDisplay,
+    RocCurveDisplay,
+    accuracy_score,
+    classification_report,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+
+def metrics(gold: list[str], probabilities: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """Accuracy, macro-F1, per-class precision/recall/F1, one-vs-rest ROC-AUC, log loss and the binary
+    accuracy on the tweets whose gold label is positive or negative (positive vs negative score)."""
+    gold_array = np.asarray(gold)
+    predicted = np.asarray(labels)[probabilities.argmax(axis=1)]
+    results = {
+        "accuracy": accuracy_score(gold_array, predicted),
+        "macro_f1": f1_score(gold_array, predicted, labels=labels, average="macro", zero_division=0),
+        "log_loss": log_loss(gold_array, probabilities, labels=labels),
+    }
+    if len(labels) == 2:
+        results["roc_auc"] = roc_auc_score(gold_array == labels[1], probabilities[:, 1])
+    else:
+        results["roc_auc"] = roc_auc_score(gold_array, probabilities, labels=labels, multi_class="ovr",
+                                           average="macro")
+    precision, recall, f1, _ = precision_recall_fscore_support(gold_array, predicted, labels=labels,
+                                                               zero_division=0)
+    for index, label in enumerate(labels):
+        results[f"precision_{label}"] = precision[index]
+        results[f"recall_{label}"] = recall[index]
+        results[f"f1_{label}"] = f1[index]
+    if {"positive", "negative"} <= set(labels):
+        polar = np.isin(gold_array, ["positive", "negative"])
+        positive_wins = probabilities[:, labels.index("positive")] > probabilities[:, labels.index("negative")]
+        binary = np.where(positive_wins, "positive", "negative")
+        results["binary_accuracy"] = accuracy_score(gold_array[polar], binary[polar])
+    return {name: float(value) for name, value in results.items()}
+
+
+def report(gold: list[str], probabilities: np.ndarray, labels: list[str]) -> str:
+    predicted = np.asarray(labels)[probabilities.argmax(axis=1)]
+    return classification_report(gold, predicted, labels=labels, digits=4, zero_division=0)
+
+
+def save_plots(gold: list[str], probabilities: np.ndarray, labels: list[str], folder: Path, prefix: str) -> list[Path]:
+    """Confusion matrix and one-vs-rest ROC curves as PNG files; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    predicted = np.asarray(labels)[probabilities.argmax(axis=1)]
+    confusion_path = folder / f"{prefix}_confusion_matrix.png"
+    display = ConfusionMatrixDisplay.from_predictions(gold, predicted, labels=labels, cmap="Blues")
+    display.ax_.set_title(f"Confusion matrix ({prefix})")
+    display.figure_.savefig(confusion_path, dpi=100, bbox_inches="tight")
+    plt.close(display.figure_)
+
+    roc_path = folder / f"{prefix}_roc_curves.png"
+    figure, axis = plt.subplots(figsize=(6, 5))
+    gold_array = np.asarray(gold)
+    for index, label in enumerate(labels):
+        RocCurveDisplay.from_predictions(gold_array == label, probabilities[:, index], name=label, ax=axis)
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    axis.set_title(f"ROC curves, one vs rest ({prefix})")
+    figure.savefig(roc_path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return [confusion_path, roc_path]

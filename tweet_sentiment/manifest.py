@@ -1,0 +1,74 @@
+"""The model manifest: the JSON file beside each exported ONNX model that says what it is and how to feed it."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .text import TextConfig
+
+MANIFEST_SUFFIX = ".json"
+INPUT_KINDS = ("text",)  # "text": one string tensor of preprocessed tweets (scikit-learn TF-IDF graphs)
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be served; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: str
+    created_at: str
+    labels: list[str]
+    preprocessing: TextConfig
+    input_kind: str
+    onnx_file: str
+    onnx_sha256: str
+    mlflow_run_id: str
+    test_metrics: dict[str, float]
+    family: str  # e.g. "tfidf-logreg"
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["preprocessing"] = self.preprocessing.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Manifest":
+        known = {field.name for field in dataclasses.fields(cls)}
+        missing = sorted(known - set(values))
+        unknown = sorted(set(values) - known)
+        if missing or unknown:
+            raise ValueError(f"manifest fields missing {missing}, unknown {unknown}")
+        values = dict(values, preprocessing=TextConfig.from_dict(values["preprocessing"]))
+        manifest = cls(**values)
+        if manifest.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind {manifest.input_kind!r} is not one of {INPUT_KINDS}")
+        if len(manifest.labels) < 2 or len(set(manifest.labels)) != len(manifest.labels):
+            raise ValueError(f"labels must be at least two distinct names, got {manifest.labels}")
+        return manifest
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        if not path.is_file():
+            raise ModelError(f"model manifest {path} not found: export a model with `python -m training train` "
+                             "or point SENTIMENT_MODEL_PATH at an exported manifest")
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as error:
+            raise ModelError(f"model manifest {path} is invalid ({error}): re-export the model") from error
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
