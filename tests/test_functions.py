@@ -1,0 +1,148 @@
+"""The HTTP functions called as the Functions host calls them, with `func.HttpRequest`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+
+import azure.functions as func
+import pytest
+
+import function_app
+from tests.conftest import NEGATIVE_TWEET, NEUTRAL_TWEET, POSITIVE_TWEET, SHIPPED_MANIFEST, body_of
+from tweet_sentiment.manifest import Manifest
+from tweet_sentiment.service import ModelHolder, Settings
+
+
+def post(function, payload, raw: bytes | None = None) -> func.HttpResponse:
+    body = raw if raw is not None else json.dumps(payload).encode()
+    return function(func.HttpRequest(method="POST", url="/api/x", body=body, headers={}))
+
+
+def get(function) -> func.HttpResponse:
+    return function(func.HttpRequest(method="GET", url="/api/x", body=b"", headers={}))
+
+
+@pytest.fixture()
+def broken_model(monkeypatch, tmp_path):
+    """The app with a model path that holds no model, as after a bad deployment."""
+    holder = ModelHolder(Settings(model_path=tmp_path / "champion.json"))
+    monkeypatch.setattr(function_app, "model_holder", holder)
+    return holder
+
+
+@pytest.mark.parametrize("tweet, label", [(NEGATIVE_TWEET, "negative"), (POSITIVE_TWEET, "positive"),
+                                          (NEUTRAL_TWEET, "neutral")])
+def test_predict(http_functions, tweet, label):
+    response = post(http_functions["predict"], {"text": tweet})
+    assert response.status_code == 200
+    body = body_of(response)
+    assert body["label"] == label
+    assert set(body["scores"]) == {"negative", "neutral", "positive"}
+    assert max(body["scores"], key=body["scores"].get) == label
+    assert sum(body["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert body["model"] == {"name": "tweet-sentiment", "version": function_app.model_holder.get().manifest.version}
+    uuid.UUID(body["prediction_id"])
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"not json", "must be a JSON object"),
+    (b"\xff\xfe", "must be a JSON object"),
+    (b'["a list"]', "must be a JSON object"),
+    (b"{}", "'text' is required"),
+    (b'{"text": 42}', "must be a string"),
+    (b'{"text": null}', "'text' is required"),
+    (b'{"text": "   "}', "must not be empty"),
+    (json.dumps({"text": "x" * 1001}).encode(), "1001 characters; the limit is 1000"),
+    (b'{"text": "ok", "lang": "en"}', "unknown fields ['lang']"),
+])
+def test_predict_rejects_bad_input(http_functions, raw, message):
+    response = post(http_functions["predict"], None, raw)
+    assert response.status_code == 400
+    assert message in body_of(response)["error"]
+
+
+def test_predict_rejects_oversized_body(http_functions):
+    response = post(http_functions["predict"], None, json.dumps({"text": "a" * 70_000}).encode())
+    assert response.status_code == 413
+    assert "the limit is 65536" in body_of(response)["error"]
+
+
+def feedback_payload(**changes):
+    payload = {"prediction_id": str(uuid.uuid4()), "text": NEGATIVE_TWEET, "predicted_label": "positive",
+               "correct": False, "expected_label": "negative"}
+    payload.update(changes)
+    return {key: value for key, value in payload.items() if value is not ...}
+
+
+def test_feedback_accepted_and_logged(http_functions, caplog):
+    payload = feedback_payload()
+    with caplog.at_level("INFO", logger="tweet_sentiment"):
+        response = post(http_functions["feedback"], payload)
+    assert response.status_code == 202
+    body = body_of(response)
+    assert body["status"] == "accepted"
+    record = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("feedback "))
+    logged = json.loads(record.removeprefix("feedback "))
+    assert logged["prediction_id"] == payload["prediction_id"] and logged["feedback_id"] == body["feedback_id"]
+    assert logged["correct"] is False and logged["expected_label"] == "negative"
+    assert NEGATIVE_TWEET not in record
+
+
+def test_feedback_when_right_needs_no_expected_label(http_functions):
+    payload = feedback_payload(predicted_label="negative", correct=True, expected_label=...)
+    assert post(http_functions["feedback"], payload).status_code == 202
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"prediction_id": "42"}, "must be the UUID"),
+    ({"prediction_id": ...}, "'prediction_id' is required"),
+    ({"text": ""}, "must not be empty"),
+    ({"predicted_label": "angry"}, "'predicted_label' must be one of"),
+    ({"correct": "false"}, "'correct' must be true or false"),
+    ({"correct": 0}, "'correct' must be true or false"),
+    ({"expected_label": "furious"}, "'expected_label' must be one of"),
+    ({"expected_label": "positive"}, "contradicts 'correct'"),
+    ({"correct": True}, "contradicts 'correct'"),
+    ({"user": "me"}, "unknown fields ['user']"),
+])
+def test_feedback_rejects_bad_input(http_functions, changes, message):
+    response = post(http_functions["feedback"], feedback_payload(**changes))
+    assert response.status_code == 400
+    assert message in body_of(response)["error"]
+
+
+def test_health(http_functions):
+    response = get(http_functions["health"])
+    assert response.status_code == 200
+    body = body_of(response)
+    assert body["status"] == "ok"
+    assert body["model"]["labels"] == ["negative", "neutral", "positive"]
+    assert body["model"]["name"] == "tweet-sentiment" and body["model"]["load_seconds"] >= 0
+
+
+def test_missing_model_is_reported_not_crashed(http_functions, broken_model):
+    health = get(http_functions["health"])
+    assert health.status_code == 503
+    assert "not found: export a model" in body_of(health)["error"]
+    predicted = post(http_functions["predict"], {"text": NEGATIVE_TWEET})
+    assert predicted.status_code == 503
+    assert predicted.headers["Retry-After"] == "30"
+    assert "model unavailable" in body_of(predicted)["error"]
+    # Feedback does not need the model: it is still accepted.
+    assert post(http_functions["feedback"], feedback_payload()).status_code == 202
+
+
+def test_a_repaired_model_is_picked_up_without_restart(http_functions, broken_model, tmp_path):
+    assert post(http_functions["predict"], {"text": NEGATIVE_TWEET}).status_code == 503
+    shutil.copy(SHIPPED_MANIFEST, tmp_path / "champion.json")
+    shutil.copy(SHIPPED_MANIFEST.parent / Manifest.read(SHIPPED_MANIFEST).onnx_file, tmp_path)
+    broken_model._failed_at -= broken_model.settings.model_retry_seconds  # the retry delay has passed
+    assert post(http_functions["predict"], {"text": NEGATIVE_TWEET}).status_code == 200
+
+
+def test_invalid_app_setting_names_itself(monkeypatch):
+    monkeypatch.setenv("MAX_TWEET_CHARS", "lots")
+    with pytest.raises(ValueError, match="MAX_TWEET_CHARS='lots' must be a positive integer"):
+        Settings.from_environment()

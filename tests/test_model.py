@@ -1,0 +1,85 @@
+"""The serving package on the shipped champion: real ONNX Runtime sessions, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.conftest import NEGATIVE_TWEET, SHIPPED_MANIFEST
+from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
+from tweet_sentiment.model import SentimentModel
+
+
+@pytest.fixture()
+def model_copy(tmp_path):
+    """The shipped champion, copied so that a test may damage it."""
+    manifest = Manifest.read(SHIPPED_MANIFEST)
+    shutil.copy(SHIPPED_MANIFEST, tmp_path / SHIPPED_MANIFEST.name)
+    shutil.copy(SHIPPED_MANIFEST.parent / manifest.onnx_file, tmp_path / manifest.onnx_file)
+    return tmp_path / SHIPPED_MANIFEST.name, tmp_path / manifest.onnx_file
+
+
+def test_shipped_champion_loads_and_matches_its_hash():
+    model = SentimentModel.load(SHIPPED_MANIFEST)
+    assert model.labels == ["negative", "neutral", "positive"]
+    assert sha256_of(SHIPPED_MANIFEST.parent / model.manifest.onnx_file) == model.manifest.onnx_sha256
+    assert model.manifest.test_metrics["macro_f1"] > 0.6
+
+
+def test_batch_and_single_predictions_agree():
+    model = SentimentModel.load(SHIPPED_MANIFEST, intra_op_threads=2)
+    tweets = [NEGATIVE_TWEET, "@JetBlue thank you, great crew and a smooth flight!", "", "   "]
+    batch = model.probabilities(tweets)
+    single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
+    np.testing.assert_allclose(batch, single, atol=1e-6)
+    np.testing.assert_allclose(batch.sum(axis=1), 1.0, atol=1e-5)
+    (negative, positive, *_) = model.predict(tweets)
+    assert negative.label == "negative" and positive.label == "positive"
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ModelError, match="not found: export a model"):
+        SentimentModel.load(tmp_path / "champion.json")
+
+
+def test_invalid_manifest(model_copy):
+    manifest_path, _ = model_copy
+    manifest_path.write_text("{not json")
+    with pytest.raises(ModelError, match="is invalid.*re-export"):
+        SentimentModel.load(manifest_path)
+
+
+def test_manifest_with_unknown_preprocessing_step(model_copy):
+    manifest_path, _ = model_copy
+    values = json.loads(manifest_path.read_text())
+    values["preprocessing"]["emoji"] = True
+    manifest_path.write_text(json.dumps(values))
+    with pytest.raises(ModelError, match="unknown text processing settings"):
+        SentimentModel.load(manifest_path)
+
+
+def test_missing_onnx_file(model_copy):
+    manifest_path, onnx_path = model_copy
+    onnx_path.unlink()
+    with pytest.raises(ModelError, match="is missing: re-export"):
+        SentimentModel.load(manifest_path)
+
+
+def test_tampered_onnx_file_is_refused(model_copy):
+    manifest_path, onnx_path = model_copy
+    onnx_path.write_bytes(onnx_path.read_bytes()[:-10])
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        SentimentModel.load(manifest_path)
+
+
+def test_corrupt_onnx_file_with_matching_hash(model_copy):
+    manifest_path, onnx_path = model_copy
+    onnx_path.write_bytes(b"this is not an ONNX graph")
+    values = json.loads(manifest_path.read_text())
+    values["onnx_sha256"] = sha256_of(onnx_path)
+    manifest_path.write_text(json.dumps(values))
+    with pytest.raises(ModelError, match="ONNX Runtime cannot load"):
+        SentimentModel.load(manifest_path)

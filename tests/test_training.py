@@ -1,0 +1,127 @@
+"""A training smoke run on a small sample through the real pipeline: real MLflow store in a temporary
+folder, real ONNX export with its parity check, and the exported model served by the serving package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT
+from training import export, tracking
+from training.train import DataOptions, export_from_registry, load_split, train
+from tweet_sentiment.manifest import Manifest, sha256_of
+from tweet_sentiment.model import SentimentModel
+from tweet_sentiment.text import TextConfig, preprocess_many
+
+SAMPLE = DataOptions(sample=3000)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, monkeypatch_module):
+    folder = tmp_path_factory.mktemp("training")
+    monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
+    summary = train(SAMPLE, folder / "mlruns", folder / "models", latency_samples=20)
+    return summary, folder
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_both_variants_are_tracked_with_every_figure(session):
+    summary, folder = session
+    assert summary["tracking_uri"] == f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+    client = MlflowClient()
+    runs = client.search_runs([mlflow.get_experiment_by_name(tracking.EXPERIMENT).experiment_id])
+    assert sorted(run.data.params["text.normalisation"] for run in runs) == ["lemmatize", "stem"]
+    for run in runs:
+        metrics, params = run.data.metrics, run.data.params
+        for name in ("accuracy", "macro_f1", "roc_auc", "log_loss", "binary_accuracy",
+                     *(f"{kind}_{label}" for kind in ("precision", "recall", "f1")
+                       for label in ("negative", "neutral", "positive"))):
+            assert 0 <= metrics[f"val_{name}"] <= (10 if name == "log_loss" else 1), name
+        assert metrics["training_seconds"] > 0 and metrics["latency_single_ms_p95"] >= metrics["latency_single_ms_p50"] > 0
+        assert int(params["split.train.size"]) > int(params["split.test.size"]) > int(params["split.validation.size"])
+        assert len(params["split.test.sha256"]) == 64 and params["data.sample"] == "3000"
+        artifacts = {item.path for item in client.list_artifacts(run.info.run_id, "validation")}
+        assert artifacts == {"validation/classification_report.txt", "validation/validation_confusion_matrix.png",
+                             "validation/validation_roc_curves.png"}
+        assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/text_config.json")["normalisation"] == \
+            params["text.normalisation"]
+
+
+def test_champion_is_the_best_validation_macro_f1(session):
+    summary, _ = session
+    best = max(summary["runs"].values(), key=lambda run: run["val_macro_f1"])
+    assert summary["champion"]["run_id"] == best["run_id"]
+    assert tracking.champion().run_id == best["run_id"]
+
+
+def test_exported_champion_has_a_true_manifest_and_test_figures(session):
+    summary, folder = session
+    manifest = Manifest.read(folder / "models" / "champion.json")
+    assert manifest.mlflow_run_id == summary["champion"]["run_id"]
+    assert manifest.version == str(summary["champion"]["version"])
+    assert manifest.onnx_sha256 == sha256_of(folder / "models" / manifest.onnx_file)
+    assert manifest.labels == ["negative", "neutral", "positive"] and manifest.input_kind == "text"
+    run = MlflowClient().get_run(manifest.mlflow_run_id)
+    assert run.data.metrics["test_macro_f1"] == pytest.approx(manifest.test_metrics["macro_f1"])
+    assert run.data.metrics["parity_label_agreement"] == 1.0
+    assert run.data.metrics["parity_max_probability_difference"] <= export.MAX_PROBABILITY_DIFFERENCE
+    # The test part is used by the champion alone.
+    other = next(r for r in summary["runs"].values() if r["run_id"] != manifest.mlflow_run_id)
+    assert "test_macro_f1" not in MlflowClient().get_run(other["run_id"]).data.metrics
+
+
+def test_served_model_agrees_with_the_native_model_on_real_tweets(session):
+    _, folder = session
+    served = SentimentModel.load(folder / "models" / "champion.json")
+    native = mlflow.sklearn.load_model(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    tweets = load_split(SAMPLE).test["text"].tolist()
+    expected = native.predict_proba(preprocess_many(tweets, served.manifest.preprocessing))
+    np.testing.assert_allclose(served.probabilities(tweets), expected, atol=export.MAX_PROBABILITY_DIFFERENCE)
+    assert [p.label for p in served.predict(tweets)] == list(native.classes_[expected.argmax(axis=1)])
+
+
+def test_export_refuses_a_model_that_disagrees(session, tmp_path):
+    _, folder = session
+    native = mlflow.sklearn.load_model(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    config = TextConfig()
+    tweets = load_split(SAMPLE).test["text"].tolist()[:50]
+    shifted = native.predict_proba(preprocess_many(tweets, config))[:, ::-1]  # what a wrong graph would answer
+    fields = {"name": "t", "version": "1", "labels": list(native.classes_), "preprocessing": config,
+              "input_kind": "text", "mlflow_run_id": "r", "test_metrics": {}, "family": "tfidf-logreg"}
+    with pytest.raises(export.ExportError, match="disagrees with the native model"):
+        export.write_checked(export.tfidf_pipeline_to_onnx(native), fields, tweets, shifted, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_export_from_registry_rebuilds_the_split(session, tmp_path):
+    summary, folder = session
+    manifest_path = export_from_registry(folder / "mlruns", tmp_path)
+    again, first = Manifest.read(manifest_path), Manifest.read(folder / "models" / "champion.json")
+    assert (again.version, again.mlflow_run_id, again.test_metrics) == (first.version, first.mlflow_run_id,
+                                                                         first.test_metrics)
+
+
+def test_cli_reports_bad_data_and_unreachable_tracking(tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": ""}
+    missing = subprocess.run([sys.executable, "-m", "training", "train", "--source", "csv", "--data-path",
+                              str(tmp_path / "tweets.csv"), "--store", str(tmp_path / "mlruns")],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2
+    assert "tweets.csv: file not found" in missing.stderr and "Traceback" not in missing.stderr
+    unreachable = subprocess.run([sys.executable, "-m", "training", "train", "--quick"], cwd=ROOT,
+                                 env={**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
+                                 capture_output=True, text=True, timeout=120)
+    assert unreachable.returncode == 2
+    assert "Fix: start the tracking server" in unreachable.stderr and "Traceback" not in unreachable.stderr
+
