@@ -2,9 +2,11 @@
 cannot be installed. Routes, methods and the route prefix are read from the app and host.json, and each
 request reaches the very function object that Azure runs, as a `func.HttpRequest`.
 
-    python scripts/local_server.py [--host 127.0.0.1] [--port 7071]
+    python scripts/local_server.py [--host 127.0.0.1] [--port 7071] [--azurite]
 
-Function keys are not checked, exactly as under Core Tools.
+With --azurite it also starts Azurite's table service (npm `azurite`, installed by `npm ci`) on 127.0.0.1:10002
+for the feedback table, unless one already listens there. Function keys are not checked, exactly as under
+Core Tools.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import argparse
 import inspect
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 APP_ROOT = Path(__file__).resolve().parent.parent
@@ -78,15 +85,54 @@ async def _json_error(request: Request, error: HTTPException) -> JSONResponse:
                         status_code=error.status_code, headers=error.headers)
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_azurite(port: int, location: Path) -> subprocess.Popen:
+    """Azurite's table service on 127.0.0.1:`port`, storing its data in `location`; waits until it listens."""
+    binary = APP_ROOT / "node_modules" / ".bin" / "azurite-table"
+    if not binary.exists():
+        raise SystemExit(f"{binary} not found: run `npm ci` in {APP_ROOT} (make serve and make test do)")
+    location.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen([str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port),
+                                "--location", str(location), "--silent", "--skipApiVersionCheck",
+                                "--disableTelemetry"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not _listening(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"Azurite did not start on port {port}: {process.stderr.read().decode()[-500:]}")
+        time.sleep(0.1)
+    return process
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--azurite", action="store_true", help="start Azurite for the feedback table")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    import function_app
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP request at INFO
+    # uvicorn re-raises SIGTERM once it has shut down; exiting through SystemExit lets Azurite be stopped below.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    azurite = None
+    if args.azurite:
+        from tweet_sentiment.feedback import azurite_connection_string
 
-    uvicorn.run(build(function_app.app), host=args.host, port=args.port, log_level="info")
+        if not _listening(10002):
+            azurite = start_azurite(10002, APP_ROOT / ".azurite")
+        os.environ.setdefault("FEEDBACK_STORAGE_CONNECTION_STRING", azurite_connection_string())
+    try:
+        import function_app
+
+        uvicorn.run(build(function_app.app), host=args.host, port=args.port, log_level="info")
+    finally:
+        if azurite is not None:
+            azurite.terminate()
+            azurite.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -57,10 +61,30 @@ class LocalServer:
 
 
 @pytest.fixture(scope="session")
-def http_functions():
+def azurite(tmp_path_factory):
+    """Azurite's table service on a free port; the app (in process and in the local server) stores feedback
+    there through FEEDBACK_STORAGE_CONNECTION_STRING."""
+    from scripts.local_server import start_azurite
+    from tweet_sentiment.feedback import azurite_connection_string
+
+    port = free_port()
+    process = start_azurite(port, tmp_path_factory.mktemp("azurite"))
+    connection_string = azurite_connection_string(port=port)
+    os.environ["FEEDBACK_STORAGE_CONNECTION_STRING"] = connection_string
+    yield connection_string
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def http_functions(azurite):
     """The app's HTTP functions by name, as the Functions host indexes them (once: azure-functions refuses a
-    second indexing of the same app)."""
+    second indexing of the same app). Feedback goes to the session's Azurite: the app module may have been
+    imported (by a test module) before the fixture set the connection string, so its store is rebuilt."""
     import function_app
+    from tweet_sentiment.feedback import FeedbackStore
+
+    function_app.feedback_store = FeedbackStore(azurite, function_app.settings.feedback_table)
 
     return {function.get_function_name(): function.get_user_function() for function in function_app.app.get_functions()}
 
@@ -68,3 +92,57 @@ def http_functions():
 def body_of(response) -> dict:
     assert response.mimetype == "application/json"
     return json.loads(response.get_body())
+
+
+class IngestionEndpoint:
+    """A local stand-in for Application Insights' ingestion service: records every envelope POSTed to
+    /v2.1/track, answering with `status` (200 accepts them)."""
+
+    def __init__(self, status: int = 200):
+        self.envelopes: list[dict] = []
+        self.status = status
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                if self.path.startswith("/v2.1/track") and endpoint.status == 200:
+                    text = body.decode("utf-8")
+                    items = json.loads(text) if text.lstrip().startswith("[") else [
+                        json.loads(line) for line in text.splitlines() if line.strip()]
+                    endpoint.envelopes.extend(items)
+                answer = json.dumps({"itemsReceived": 1, "itemsAccepted": 1, "errors": []}).encode()
+                self.send_response(endpoint.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self, name: str) -> list[dict]:
+        """Properties of the custom events called `name` received so far."""
+        return [envelope["data"]["baseData"].get("properties", {}) for envelope in self.envelopes
+                if envelope.get("data", {}).get("baseType") == "EventData"
+                and envelope["data"]["baseData"].get("name") == name]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def telemetry_environment(ingestion_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a local server that exports to `ingestion_url` with the real Azure Monitor exporter."""
+    return {**os.environ,
+            "APPLICATIONINSIGHTS_CONNECTION_STRING":
+                f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={ingestion_url}",
+            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+            "OTEL_BLRP_SCHEDULE_DELAY": "100",  # export log records (events) every 100 ms, not every 5 s
+            **extra}

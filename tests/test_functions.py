@@ -10,7 +10,10 @@ import azure.functions as func
 import pytest
 
 import function_app
-from tests.conftest import NEGATIVE_TWEET, NEUTRAL_TWEET, POSITIVE_TWEET, SHIPPED_MANIFEST, body_of
+from azure.data.tables import TableClient
+
+from tests.conftest import NEGATIVE_TWEET, NEUTRAL_TWEET, POSITIVE_TWEET, SHIPPED_MANIFEST, body_of, free_port
+from tweet_sentiment.feedback import FeedbackStore, azurite_connection_string
 from tweet_sentiment.manifest import Manifest
 from tweet_sentiment.service import ModelHolder, Settings
 
@@ -43,7 +46,22 @@ def test_predict(http_functions, tweet, label):
     assert max(body["scores"], key=body["scores"].get) == label
     assert sum(body["scores"].values()) == pytest.approx(1.0, abs=1e-4)
     assert body["model"] == {"name": "tweet-sentiment", "version": function_app.model_holder.get().manifest.version}
+    assert body["labels"] == ["negative", "neutral", "positive"]
     uuid.UUID(body["prediction_id"])
+
+
+def test_batch_prediction_keeps_the_order(http_functions):
+    tweets = [NEGATIVE_TWEET, POSITIVE_TWEET, NEUTRAL_TWEET, NEGATIVE_TWEET]
+    response = post(http_functions["predict"], {"texts": tweets})
+    assert response.status_code == 200
+    body = body_of(response)
+    assert [result["label"] for result in body["predictions"]] == ["negative", "positive", "neutral", "negative"]
+    assert body["labels"] == ["negative", "neutral", "positive"]
+    ids = [result["prediction_id"] for result in body["predictions"]]
+    assert len(set(ids)) == 4
+    single = body_of(post(http_functions["predict"], {"text": POSITIVE_TWEET}))
+    assert body["predictions"][1]["scores"] == pytest.approx(single["scores"], abs=1e-5)
+    assert all(result["model"] == body["model"] for result in body["predictions"])
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -56,6 +74,12 @@ def test_predict(http_functions, tweet, label):
     (b'{"text": "   "}', "must not be empty"),
     (json.dumps({"text": "x" * 1001}).encode(), "1001 characters; the limit is 1000"),
     (b'{"text": "ok", "lang": "en"}', "unknown fields ['lang']"),
+    (b'{"text": "ok", "texts": ["ok"]}', "either 'text'"),
+    (b'{"texts": []}', "non-empty list"),
+    (b'{"texts": "one"}', "non-empty list"),
+    (b'{"texts": ["ok", 3]}', "'texts[1]' must be a string"),
+    (b'{"texts": ["ok", " "]}', "'texts[1]' must not be empty"),
+    (json.dumps({"texts": ["ok"] * 65}).encode(), "65 tweets; the limit is 64"),
 ])
 def test_predict_rejects_bad_input(http_functions, raw, message):
     response = post(http_functions["predict"], None, raw)
@@ -76,18 +100,47 @@ def feedback_payload(**changes):
     return {key: value for key, value in payload.items() if value is not ...}
 
 
-def test_feedback_accepted_and_logged(http_functions, caplog):
+def stored_feedback(connection_string: str, prediction_id: str) -> dict:
+    table = TableClient.from_connection_string(connection_string, table_name="feedback")
+    return table.get_entity(partition_key=prediction_id[:2], row_key=prediction_id)
+
+
+def test_feedback_is_stored_in_table_storage(http_functions, azurite):
     payload = feedback_payload()
-    with caplog.at_level("INFO", logger="tweet_sentiment"):
-        response = post(http_functions["feedback"], payload)
+    response = post(http_functions["feedback"], payload)
     assert response.status_code == 202
-    body = body_of(response)
-    assert body["status"] == "accepted"
-    record = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("feedback "))
-    logged = json.loads(record.removeprefix("feedback "))
-    assert logged["prediction_id"] == payload["prediction_id"] and logged["feedback_id"] == body["feedback_id"]
-    assert logged["correct"] is False and logged["expected_label"] == "negative"
-    assert NEGATIVE_TWEET not in record
+    assert body_of(response) == {"status": "accepted", "feedback_id": payload["prediction_id"]}
+    entity = stored_feedback(azurite, payload["prediction_id"])
+    assert (entity["text"], entity["predicted_label"], entity["correct"], entity["expected_label"]) == (
+        NEGATIVE_TWEET, "positive", False, "negative")
+
+
+def test_feedback_sent_again_for_a_prediction_replaces_the_first(http_functions, azurite):
+    payload = feedback_payload()
+    assert post(http_functions["feedback"], payload).status_code == 202
+    corrected = feedback_payload(prediction_id=payload["prediction_id"], expected_label="neutral")
+    assert post(http_functions["feedback"], corrected).status_code == 202
+    table = TableClient.from_connection_string(azurite, table_name="feedback")
+    rows = list(table.query_entities("RowKey eq @id", parameters={"id": payload["prediction_id"]}))
+    assert [row["expected_label"] for row in rows] == ["neutral"]
+
+
+def test_storage_outage_answers_503_and_keeps_nothing_it_claims(http_functions, monkeypatch):
+    closed = azurite_connection_string(port=free_port())
+    monkeypatch.setattr(function_app, "feedback_store", FeedbackStore(closed, "feedback", timeout_seconds=1))
+    response = post(http_functions["feedback"], feedback_payload())
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert "feedback not stored, please retry" in body_of(response)["error"]
+    # Predictions do not depend on storage.
+    assert post(http_functions["predict"], {"text": NEGATIVE_TWEET}).status_code == 200
+
+
+def test_unconfigured_storage_says_what_to_set(http_functions, monkeypatch):
+    monkeypatch.setattr(function_app, "feedback_store", FeedbackStore(None, "feedback"))
+    response = post(http_functions["feedback"], feedback_payload())
+    assert response.status_code == 503
+    assert "set FEEDBACK_STORAGE_CONNECTION_STRING" in body_of(response)["error"]
 
 
 def test_feedback_when_right_needs_no_expected_label(http_functions):
@@ -130,8 +183,9 @@ def test_missing_model_is_reported_not_crashed(http_functions, broken_model):
     assert predicted.status_code == 503
     assert predicted.headers["Retry-After"] == "30"
     assert "model unavailable" in body_of(predicted)["error"]
-    # Feedback does not need the model: it is still accepted.
+    # Feedback does not need the model: it is still accepted, and the documentation still served.
     assert post(http_functions["feedback"], feedback_payload()).status_code == 202
+    assert get(http_functions["openapi_document"]).status_code == 200
 
 
 def test_a_repaired_model_is_picked_up_without_restart(http_functions, broken_model, tmp_path):

@@ -12,7 +12,7 @@ from tests.conftest import NEGATIVE_TWEET, LocalServer
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(azurite):
     running = LocalServer()
     yield running
     running.stop()
@@ -58,7 +58,7 @@ def test_health(server):
     assert response.json()["model"]["labels"] == ["negative", "neutral", "positive"]
 
 
-def test_server_without_a_model_answers_503_and_stays_up(tmp_path):
+def test_server_without_a_model_answers_503_and_stays_up(tmp_path, azurite):
     running = LocalServer(env={**os.environ, "SENTIMENT_MODEL_PATH": str(tmp_path / "missing.json")})
     try:
         health = httpx.get(f"{running.url}/api/health")

@@ -48,7 +48,10 @@ class SentimentModel:
             session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
             raise ModelError(f"ONNX Runtime cannot load {onnx_path} ({error}): re-export the model") from error
-        return cls(manifest, session, time.perf_counter() - started)
+        model = cls(manifest, session, 0.0)
+        model.probabilities(["warm up"])  # first run loads the lemmatiser tables: not on a user's request
+        model.load_seconds = time.perf_counter() - started
+        return model
 
     @property
     def labels(self) -> list[str]:

@@ -17,7 +17,7 @@ from .model import SentimentModel
 APP_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LABELS = ("negative", "neutral", "positive")
 FEEDBACK_FIELDS = {"prediction_id", "text", "predicted_label", "correct", "expected_label"}
-PREDICT_FIELDS = {"text"}
+PREDICT_FIELDS = {"text", "texts"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +28,12 @@ class Settings:
     onnx_threads: int = 1
     max_tweet_chars: int = 1000
     max_request_bytes: int = 64 * 1024
+    max_batch: int = 64
     model_retry_seconds: float = 30.0
+    feedback_retry_seconds: int = 30
+    feedback_table: str = "feedback"
+    feedback_connection_string: str | None = None
+    telemetry_includes_text: bool = False  # tweets are personal data: off unless an operator allows it
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -39,6 +44,12 @@ class Settings:
             onnx_threads=_positive_int(environ, "ONNX_INTRA_OP_THREADS", cls.onnx_threads),
             max_tweet_chars=_positive_int(environ, "MAX_TWEET_CHARS", cls.max_tweet_chars),
             max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", cls.max_request_bytes),
+            max_batch=_positive_int(environ, "MAX_BATCH_TWEETS", cls.max_batch),
+            feedback_table=environ.get("FEEDBACK_TABLE", cls.feedback_table),
+            # The Function App's own storage account unless a dedicated one is named.
+            feedback_connection_string=(environ.get("FEEDBACK_STORAGE_CONNECTION_STRING")
+                                        or environ.get("AzureWebJobsStorage") or None),
+            telemetry_includes_text=environ.get("TELEMETRY_INCLUDE_TEXT", "false").lower() == "true",
         )
 
 
@@ -62,6 +73,10 @@ class ModelHolder:
         self._model: SentimentModel | None = None
         self._error: str | None = None
         self._failed_at = float("-inf")
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     def get(self) -> SentimentModel:
         """The loaded model, or ModelError with the reason and what to do."""
@@ -103,21 +118,35 @@ def parse_json_object(body: bytes, settings: Settings, allowed: set[str]) -> dic
     return payload
 
 
-def tweet_text(payload: dict[str, Any], settings: Settings) -> str:
-    text = payload.get("text")
-    if text is None:
-        raise BadRequest("field 'text' is required: the tweet to classify")
+def _tweet(text: Any, field: str, settings: Settings) -> str:
     if not isinstance(text, str):
-        raise BadRequest("field 'text' must be a string")
+        raise BadRequest(f"field {field} must be a string")
     if not text.strip():
-        raise BadRequest("field 'text' must not be empty")
+        raise BadRequest(f"field {field} must not be empty")
     if len(text) > settings.max_tweet_chars:
-        raise BadRequest(f"field 'text' has {len(text)} characters; the limit is {settings.max_tweet_chars}")
+        raise BadRequest(f"field {field} has {len(text)} characters; the limit is {settings.max_tweet_chars}")
     return text
 
 
-def parse_predict(body: bytes, settings: Settings) -> str:
-    return tweet_text(parse_json_object(body, settings, PREDICT_FIELDS), settings)
+def tweet_text(payload: dict[str, Any], settings: Settings) -> str:
+    if payload.get("text") is None:
+        raise BadRequest("field 'text' is required: the tweet to classify")
+    return _tweet(payload["text"], "'text'", settings)
+
+
+def parse_predict(body: bytes, settings: Settings) -> tuple[list[str], bool]:
+    """The tweets to classify, and whether the client sent a batch (`texts`) rather than one `text`."""
+    payload = parse_json_object(body, settings, PREDICT_FIELDS)
+    if "text" in payload and "texts" in payload:
+        raise BadRequest("send either 'text' (one tweet) or 'texts' (a batch), not both")
+    if "texts" not in payload:
+        return [tweet_text(payload, settings)], False
+    texts = payload["texts"]
+    if not isinstance(texts, list) or not texts:
+        raise BadRequest("field 'texts' must be a non-empty list of tweets")
+    if len(texts) > settings.max_batch:
+        raise BadRequest(f"field 'texts' has {len(texts)} tweets; the limit is {settings.max_batch}")
+    return [_tweet(text, f"'texts[{index}]'", settings) for index, text in enumerate(texts)], True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,51 @@
+"""Application Insights custom events (`prediction`, `feedback`) through azure-monitor-opentelemetry.
+
+An event is a log record on the `tweet_sentiment.events` logger carrying `microsoft.custom_event.name`;
+the exporter turns it into a row of `customEvents`. Export is asynchronous and batched: emitting never
+blocks nor fails a request, and a telemetry outage costs events, never answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+EVENTS_LOGGER = "tweet_sentiment.events"
+_events = logging.getLogger(EVENTS_LOGGER)
+_events.setLevel(logging.INFO)
+
+_HANDLE = re.compile(r"(?<!\w)@\w+")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+
+
+def configure() -> str:
+    """Start the exporter when a connection string is set and the Functions worker has not done it already.
+    Returns how telemetry is wired: "worker", "exporter" or "disabled"."""
+    if os.environ.get("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "").lower() == "true":
+        return "worker"  # the Python worker configured azure-monitor-opentelemetry itself
+    connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    if not connection_string:
+        return "disabled"
+    from azure.monitor.opentelemetry import configure_azure_monitor
+
+    configure_azure_monitor(connection_string=connection_string, logger_name="tweet_sentiment",
+                            enable_live_metrics=False)
+    return "exporter"
+
+
+def mask(text: str) -> str:
+    """The tweet without what identifies people: @handles and URLs."""
+    return _URL.sub("<url>", _HANDLE.sub("@user", text))
+
+
+def emit(name: str, properties: dict[str, object]) -> None:
+    """One custom event; every property is sent as a string (customEvents properties are strings)."""
+    values = {key: _text(value) for key, value in properties.items() if value is not None}
+    _events.info(name, extra={"microsoft.custom_event.name": name, **values})
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # what the alert's KQL compares with: correct == "false"
+    return str(value)
