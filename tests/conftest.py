@@ -6,8 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,33 +32,38 @@ def free_port() -> int:
 
 
 class LocalServer:
-    """scripts/local_server.py in a subprocess, on a free port of 127.0.0.1."""
+    """scripts/local_server.py in a subprocess, on a free port of 127.0.0.1. Its output goes to a file, not a
+    pipe: a pipe nobody reads fills up and blocks the server."""
 
     def __init__(self, env: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "scripts" / "local_server.py"), "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"local server exited: {self.process.stdout.read()}")
+                raise RuntimeError(f"local server exited: {self.stop()}")
             try:
                 httpx.get(f"{self.url}/api/health", timeout=1)
                 return
             except httpx.TransportError:
                 time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("local server did not answer within 60 s")
+        raise RuntimeError(f"local server did not answer within 60 s: {self.stop()}")
 
     def stop(self) -> str:
+        """Stop the server; returns what it printed."""
         self.process.terminate()
         try:
-            output, _ = self.process.communicate(timeout=10)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            output, _ = self.process.communicate()
+            self.process.wait()
+        self.log.seek(0)
+        output = self.log.read()
+        self.log.close()
         return output
 
 
@@ -77,16 +84,21 @@ def azurite(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def http_functions(azurite):
-    """The app's HTTP functions by name, as the Functions host indexes them (once: azure-functions refuses a
-    second indexing of the same app). Feedback goes to the session's Azurite: the app module may have been
-    imported (by a test module) before the fixture set the connection string, so its store is rebuilt."""
+def indexed_functions(azurite):
+    """The app's functions as the Functions host indexes them (once: azure-functions refuses a second
+    indexing of the same app). Feedback goes to the session's Azurite: the app module may have been imported
+    (by a test module) before the fixture set the connection string, so its store is rebuilt."""
     import function_app
     from tweet_sentiment.feedback import FeedbackStore
 
     function_app.feedback_store = FeedbackStore(azurite, function_app.settings.feedback_table)
+    return function_app.app.get_functions()
 
-    return {function.get_function_name(): function.get_user_function() for function in function_app.app.get_functions()}
+
+@pytest.fixture(scope="session")
+def http_functions(indexed_functions):
+    """The HTTP functions by name, called with a `func.HttpRequest` as the host calls them."""
+    return {function.get_function_name(): function.get_user_function() for function in indexed_functions}
 
 
 def body_of(response) -> dict:
@@ -139,10 +151,12 @@ class IngestionEndpoint:
 
 
 def telemetry_environment(ingestion_url: str, **extra: str) -> dict[str, str]:
-    """Environment for a local server that exports to `ingestion_url` with the real Azure Monitor exporter."""
+    """Environment for a local server that exports to `ingestion_url` with the real Azure Monitor exporter.
+    A fresh instrumentation key each time: the exporter keeps undelivered envelopes on disk per key and
+    sends them later, which would replay one test's events into another."""
     return {**os.environ,
             "APPLICATIONINSIGHTS_CONNECTION_STRING":
-                f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={ingestion_url}",
+                f"InstrumentationKey={uuid.uuid4()};IngestionEndpoint={ingestion_url}",
             "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
             "OTEL_BLRP_SCHEDULE_DELAY": "100",  # export log records (events) every 100 ms, not every 5 s
             **extra}

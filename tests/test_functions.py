@@ -156,6 +156,7 @@ def test_feedback_when_right_needs_no_expected_label(http_functions):
     ({"correct": "false"}, "'correct' must be true or false"),
     ({"correct": 0}, "'correct' must be true or false"),
     ({"expected_label": "furious"}, "'expected_label' must be one of"),
+    ({"expected_label": None}, "'expected_label' must be one of"),
     ({"expected_label": "positive"}, "contradicts 'correct'"),
     ({"correct": True}, "contradicts 'correct'"),
     ({"user": "me"}, "unknown fields ['user']"),

@@ -175,7 +175,7 @@ def parse_feedback(body: bytes, settings: Settings, labels: list[str] | tuple[st
     if type(correct) is not bool:
         raise BadRequest("field 'correct' must be true or false")
     expected = payload.get("expected_label")
-    if expected is not None and expected not in labels:
+    if "expected_label" in payload and expected not in labels:  # null included: leave the field out instead
         raise BadRequest(f"field 'expected_label' must be one of {list(labels)}")
     if expected is not None and (expected == predicted) != correct:
         raise BadRequest("field 'expected_label' contradicts 'correct': give the right label when the prediction "
