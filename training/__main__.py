@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from tweet_sentiment.feedback import FeedbackStore, FeedbackUnavailable
+
 from .data import SOURCES, DataError
 from .export import ExportError
+from .feedback_export import export_feedback
 from .tracking import DEFAULT_STORE, TrackingError
 from .train import VARIANTS, DataOptions, export_from_registry, train
 
@@ -37,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
 
     commands.add_parser("export", parents=[common], help="re-export the registered champion to ONNX")
+
+    feedback = commands.add_parser("feedback-export", help="stored user feedback as a labelled CSV for training")
+    feedback.add_argument("--out", type=Path, default=Path("data/feedback.csv"))
+    feedback.add_argument("--connection-string", default=os.environ.get("FEEDBACK_STORAGE_CONNECTION_STRING")
+                          or os.environ.get("AzureWebJobsStorage"),
+                          help="storage account connection string (default: FEEDBACK_STORAGE_CONNECTION_STRING, "
+                               "then AzureWebJobsStorage)")
+    feedback.add_argument("--table", default=os.environ.get("FEEDBACK_TABLE", "feedback"))
     return parser
 
 
@@ -49,9 +61,13 @@ def main(argv: list[str] | None = None) -> int:
                                train_on_all=args.train_on == "all",
                                sample=QUICK_SAMPLE if args.quick and not args.sample else args.sample)
             print(json.dumps(train(data, args.store, args.models_dir, tuple(args.variants)), indent=2))
-        else:
+        elif args.command == "export":
             print(f"exported {export_from_registry(args.store, args.models_dir)}")
-    except (DataError, TrackingError, ExportError) as error:
+        else:
+            counts = export_feedback(FeedbackStore(args.connection_string, args.table), args.out)
+            print(f"{args.out}: {counts['written']} labelled tweets ({counts['skipped']} skipped: wrong without "
+                  f"the right label); train on them with --source csv --data-path {args.out}")
+    except (DataError, TrackingError, ExportError, FeedbackUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
