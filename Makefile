@@ -1,12 +1,12 @@
-# Two entry points on a fresh machine (Python 3.11):
-#   make serve   set up the serving environment and serve the API on http://127.0.0.1:7071 with the shipped model
-#   make test    set up everything (serving, training, test tools) and run the test suite
+# Two entry points on a fresh machine (Debian, Python 3.11, Node.js with npm, GNU make):
+#   make serve   set up and serve the API on http://127.0.0.1:7071 with the shipped model (Azurite for feedback)
+#   make test    set up everything (serving, training, test tools, Azurite, Chromium) and run the test suite
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
 
-.PHONY: serve test train clean
+.PHONY: serve test train benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,27 @@ $(VENV)/.train: training/requirements.txt $(VENV)/.serve
 	$(BIN)/pip install --quiet -r training/requirements.txt
 	touch $@
 
-serve: $(VENV)/.serve
-	$(BIN)/python scripts/local_server.py --port $(PORT)
+# Azurite, the Azure Storage emulator, from npm (pinned in package-lock.json).
+node_modules/.bin/azurite-table: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
-test: $(VENV)/.train
+# Debian packages: Chromium for the page test, hey for the HTTP benchmark.
+/usr/bin/chromium /usr/bin/hey:
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $(notdir $@) >/dev/null; \
+	else echo "install the Debian package $(notdir $@) (sudo apt-get install $(notdir $@))" >&2; exit 1; fi
+
+serve: $(VENV)/.serve node_modules/.bin/azurite-table
+	$(BIN)/python scripts/local_server.py --port $(PORT) --azurite
+
+test: $(VENV)/.train node_modules/.bin/azurite-table /usr/bin/chromium
 	$(BIN)/python -m pytest
 
 train: $(VENV)/.train
 	$(BIN)/python -m training train
 
+benchmark: $(VENV)/.serve node_modules/.bin/azurite-table /usr/bin/hey
+	$(BIN)/python scripts/benchmark.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules .azurite
