@@ -116,6 +116,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP request at INFO
+    for handler in logging.getLogger().handlers:  # telemetry events are for Application Insights, not the console
+        handler.addFilter(lambda record: not record.name.startswith("tweet_sentiment.events"))
     # uvicorn re-raises SIGTERM once it has shut down; exiting through SystemExit lets Azurite be stopped below.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     azurite = None
