@@ -28,7 +28,7 @@ node_modules/.bin/azurite-table: package.json package-lock.json
 
 # Debian packages: Chromium for the page test, hey for the HTTP benchmark.
 /usr/bin/chromium /usr/bin/hey:
-	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $(notdir $@) >/dev/null; \
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(notdir $@) >/dev/null; \
 	else echo "install the Debian package $(notdir $@) (sudo apt-get install $(notdir $@))" >&2; exit 1; fi
 
 serve: $(VENV)/.serve node_modules/.bin/azurite-table
