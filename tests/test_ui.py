@@ -3,6 +3,7 @@ the feedback stored in Azurite. Saves a screenshot."""
 
 from __future__ import annotations
 
+import random
 import shutil
 
 import httpx
@@ -14,7 +15,8 @@ from tests.conftest import ROOT, LocalServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / ".artifacts" / "ui-feedback.png"
-TWEET = "@united lost my bag again, worst airline ever"
+# Unique in the session's feedback table; the number is stripped by the text processing.
+TWEET = f"@united lost my bag again, worst airline ever #{random.randrange(10**8)}"
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+import sklearn
 from mlflow.tracking import MlflowClient
 
 from tweet_sentiment.text import TextConfig, preprocess, preprocess_many
@@ -109,7 +110,9 @@ def train_variant(split: Split, data: DataOptions, variant: str, latency_samples
         with tempfile.TemporaryDirectory() as folder:
             for path in evaluate.save_plots(gold, probabilities, labels, Path(folder), "validation"):
                 mlflow.log_artifact(str(path), "validation")
-        mlflow.sklearn.log_model(pipeline, name="model", registered_model_name=tracking.MODEL_NAME)
+        # Requirements stated, not inferred: inference runs pip, which needs the network.
+        mlflow.sklearn.log_model(pipeline, name="model", registered_model_name=tracking.MODEL_NAME,
+                                 pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
         return run.info.run_id
 
 
