@@ -5,6 +5,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 7071
+# The browser the page test drives; any Chromium-based one (e.g. /usr/bin/google-chrome on GitHub runners).
+export CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: serve test train benchmark clean
 
@@ -34,7 +36,7 @@ node_modules/.bin/azurite-table: package.json package-lock.json
 serve: $(VENV)/.serve node_modules/.bin/azurite-table
 	$(BIN)/python scripts/local_server.py --port $(PORT) --azurite
 
-test: $(VENV)/.train node_modules/.bin/azurite-table /usr/bin/chromium
+test: $(VENV)/.train node_modules/.bin/azurite-table $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 train: $(VENV)/.train

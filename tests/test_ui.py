@@ -3,6 +3,7 @@ the feedback stored in Azurite. Saves a screenshot."""
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 
@@ -13,7 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import ROOT, LocalServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / ".artifacts" / "ui-feedback.png"
 # Unique in the session's feedback table; the number is stripped by the text processing.
 TWEET = f"@united lost my bag again, worst airline ever #{random.randrange(10**8)}"
