@@ -14,9 +14,8 @@ from .data import SOURCES, DataError
 from .export import ExportError
 from .feedback_export import export_feedback
 from .tracking import DEFAULT_STORE, TrackingError
-from .train import VARIANTS, DataOptions, export_from_registry, train
+from .train import BASELINES, FAMILIES, QUICK_SAMPLE, Budget, DataOptions, export_from_registry, train
 
-QUICK_SAMPLE = 4000
 DEFAULT_MODELS_DIR = Path("models")
 
 
@@ -28,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="local MLflow store folder (ignored when MLFLOW_TRACKING_URI is set)")
     common.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help="where the champion is exported")
 
-    run = commands.add_parser("train", parents=[common], help="train both text variants, pick and export the champion")
+    run = commands.add_parser("train", parents=[common],
+                              help="train and compare models, pick the champion and export it")
     run.add_argument("--source", choices=SOURCES, default="default")
     run.add_argument("--data-path", help="the CSV file for the sentiment140, airline-csv and csv sources")
     run.add_argument("--text-column", default="text", help="csv source: the tweet text column")
@@ -37,8 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--train-on", choices=("airline", "all"), default="all",
                      help="default corpus: train on the airline tweets only, or add the other tweets too")
     run.add_argument("--sample", type=int, help="stratified sample of this many tweets")
-    run.add_argument("--quick", action="store_true", help=f"a smoke run on {QUICK_SAMPLE} tweets")
-    run.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    run.add_argument("--quick", action="store_true",
+                     help=f"a smoke run: {QUICK_SAMPLE} tweets, small searches, one or two epochs")
+    run.add_argument("--only", nargs="+", metavar="MODEL",
+                     help=f"families ({', '.join([*FAMILIES, *BASELINES])}) or family-variant names such as "
+                          "logreg-stem; default: all")
+    run.add_argument("--p95-budget-ms", type=float, default=Budget().p95_ms,
+                     help="serving budget: single-tweet p95 latency (env SERVING_P95_BUDGET_MS)")
+    run.add_argument("--size-budget-mb", type=float, default=Budget().size_mb,
+                     help="serving budget: ONNX file and assets (env SERVING_SIZE_BUDGET_MB)")
 
     commands.add_parser("export", parents=[common], help="re-export the registered champion to ONNX")
 
@@ -60,14 +67,15 @@ def main(argv: list[str] | None = None) -> int:
                                label_column=args.label_column, encoding=args.encoding,
                                train_on_all=args.train_on == "all",
                                sample=QUICK_SAMPLE if args.quick and not args.sample else args.sample)
-            print(json.dumps(train(data, args.store, args.models_dir, tuple(args.variants)), indent=2))
+            budget = Budget(p95_ms=args.p95_budget_ms, size_mb=args.size_budget_mb)
+            print(json.dumps(train(data, args.store, args.models_dir, args.only, args.quick, budget), indent=2))
         elif args.command == "export":
             print(f"exported {export_from_registry(args.store, args.models_dir)}")
         else:
             counts = export_feedback(FeedbackStore(args.connection_string, args.table), args.out)
             print(f"{args.out}: {counts['written']} labelled tweets ({counts['skipped']} skipped: wrong without "
                   f"the right label); train on them with --source csv --data-path {args.out}")
-    except (DataError, TrackingError, ExportError, FeedbackUnavailable) as error:
+    except (DataError, TrackingError, ExportError, FeedbackUnavailable, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

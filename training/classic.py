@@ -1,40 +1,133 @@
-"""Classic models on TF-IDF features: the pipeline, and its small hyper-parameter search on validation."""
+"""Classic models on TF-IDF features of the lemmatised or stemmed tweets: logistic regression, Gaussian naive
+Bayes and XGBoost, each with a small hyper-parameter search on validation."""
 
 from __future__ import annotations
 
 import itertools
+import time
+from typing import Callable
 
+import mlflow.sklearn
 import numpy as np
+import sklearn
+from skl2onnx import convert_sklearn, update_registered_converter
+from skl2onnx.common.data_types import StringTensorType
+from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
+from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
 
-FAMILY = "tfidf-logreg"
+from tweet_sentiment.text import TextConfig, preprocess_many
 
-# Kept small on purpose: every candidate is fitted on the full training part.
-SEARCH_GRID = {"C": (0.5, 1.0, 2.0, 4.0, 8.0), "class_weight": (None, "balanced")}
+from .candidate import Candidate
+from .data import Split
 
-
-def tfidf_logreg(C: float = 1.0, class_weight: str | None = None, seed: int = 42) -> Pipeline:
-    # sublinear_tf stays off and the token pattern stays sklearn's default: the ONNX converter reproduces
-    # both exactly (see training/export.py).
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.9, dtype=np.float32)
-    classifier = LogisticRegression(C=C, class_weight=class_weight, max_iter=2000, random_state=seed)
-    return Pipeline([("tfidf", vectorizer), ("classifier", classifier)])
+VARIANTS = ("lemmatize", "stem")  # every classic model is trained on both
+ONNX_OPSET = {"": 15, "ai.onnx.ml": 3}  # onnxmltools' XGBoost converter supports opset 15 at most
+# Dense features for naive Bayes and XGBoost: XGBoost reads a sparse zero as "missing", and GaussianNB
+# needs dense input, so both get the densest useful vocabulary instead of all bigrams.
+DENSE_FEATURES = 3000
 
 
-def search(train_texts: list[str], train_labels: list[str], validation_texts: list[str],
-           validation_labels: list[str], seed: int = 42) -> tuple[Pipeline, dict, list[dict]]:
-    """Fit every grid point on train, score macro-F1 on validation; return the best pipeline, its
-    parameters and the table of all candidates."""
+def _vectorizer(max_features: int | None) -> TfidfVectorizer:
+    # sublinear_tf stays off and the token pattern stays scikit-learn's default: the ONNX converter reproduces
+    # both exactly (see `to_onnx`).
+    return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.9, max_features=max_features, dtype=np.float32)
+
+
+def to_onnx(vectorizer: TfidfVectorizer, classifier) -> bytes:
+    """One graph from preprocessed tweet (a string per row) to probabilities. The vectorizer's ONNX output is
+    dense, which is what naive Bayes and XGBoost were fitted on."""
+    options = {
+        # C.UTF-8 exists on every Linux; the default en_US locale is missing from slim images and the
+        # session then fails to load. \w\w+ is scikit-learn's default token pattern without the \b anchors.
+        id(vectorizer): {"tokenexp": r"\w\w+", "locale": "C.UTF-8"},
+        id(classifier): {"zipmap": False},  # a plain probability tensor, not a list of dicts
+    }
+    pipeline = Pipeline([("tfidf", vectorizer), ("classifier", classifier)])
+    model = convert_sklearn(pipeline, initial_types=[("text", StringTensorType([None, 1]))], options=options,
+                            target_opset=ONNX_OPSET)
+    return model.SerializeToString()
+
+
+def _register_xgboost_converter() -> None:
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from xgboost import XGBClassifier
+
+    update_registered_converter(XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
+                                convert_xgboost, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+
+
+def _search(family: str, split: Split, variant: str, labels: list[str], grid: dict[str, tuple],
+            make: Callable[[dict, int], object], dense: bool, seed: int, early_stopping: bool = False) -> Candidate:
+    """Fit one classifier per grid point on the training part, keep the best validation macro-F1."""
+    config = TextConfig(normalisation=variant)
+    started = time.perf_counter()
+    train_texts = preprocess_many(split.train["text"].tolist(), config)
+    validation_texts = preprocess_many(split.validation["text"].tolist(), config)
+    vectorizer = _vectorizer(DENSE_FEATURES if dense else None).fit(train_texts)
+
+    def features(texts: list[str]):
+        matrix = vectorizer.transform(texts)
+        return matrix.toarray() if dense else matrix
+
+    train_x, validation_x = features(train_texts), features(validation_texts)
+    train_y = np.array([labels.index(label) for label in split.train["sentiment"]])
+    validation_y = np.array([labels.index(label) for label in split.validation["sentiment"]])
     results, best = [], None
-    for C, class_weight in itertools.product(SEARCH_GRID["C"], SEARCH_GRID["class_weight"]):
-        pipeline = tfidf_logreg(C=C, class_weight=class_weight, seed=seed).fit(train_texts, train_labels)
-        score = f1_score(validation_labels, pipeline.predict(validation_texts), average="macro")
-        params = {"C": C, "class_weight": class_weight or "none"}
-        results.append({**params, "val_macro_f1": round(float(score), 5)})
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values))
+        classifier = make(params, seed)
+        # Early stopping watches the validation part, as the search does.
+        fit_params = {"eval_set": [(validation_x, validation_y)], "verbose": False} if early_stopping else {}
+        classifier.fit(train_x, train_y, **fit_params)
+        score = f1_score(validation_y, classifier.predict(validation_x), average="macro")
+        results.append({**{key: str(value) for key, value in params.items()}, "val_macro_f1": round(float(score), 5)})
         if best is None or score > best[0]:
-            best = (score, pipeline, params)
+            best = (score, classifier, params)
     assert best is not None
-    return best[1], best[2], results
+    _, classifier, params = best
+
+    def predict_proba(texts: list[str]) -> np.ndarray:
+        return classifier.predict_proba(features(preprocess_many(texts, config))).astype(np.float64)
+
+    def log_native() -> None:
+        # cloudpickle: skops refuses XGBoost's types. Requirements stated, not inferred (inference runs pip).
+        mlflow.sklearn.log_model(Pipeline([("tfidf", vectorizer), ("classifier", classifier)]), name="native",
+                                 serialization_format="cloudpickle",
+                                 pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+
+    return Candidate(family=family, variant=variant, text_config=config,
+                     params={**{key: str(value) for key, value in params.items()},
+                             "features": "tfidf word 1-2-grams" + (f", top {DENSE_FEATURES}, dense" if dense else ""),
+                             "vocabulary_size": len(vectorizer.vocabulary_)},
+                     predict_proba=predict_proba, onnx=to_onnx(vectorizer, classifier), labels=labels,
+                     search=results, training_seconds=time.perf_counter() - started, log_native=log_native)
+
+
+def train_logreg(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
+    grid = {"C": (1.0, 4.0) if quick else (0.5, 1.0, 2.0, 4.0, 8.0), "class_weight": (None, "balanced")}
+    return _search("logreg", split, variant, labels, grid,
+                   lambda p, s: LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=2000,
+                                                       random_state=s), dense=False, seed=seed)
+
+
+def train_gaussian_nb(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
+    # Larger smoothing flattens the likelihoods until float32 (ONNX) and float64 disagree past 1e-4.
+    grid = {"var_smoothing": (1e-4, 1e-2) if quick else (1e-5, 1e-4, 1e-3, 1e-2)}
+    return _search("gaussian-nb", split, variant, labels, grid,
+                   lambda p, s: GaussianNB(var_smoothing=p["var_smoothing"]), dense=True, seed=seed)
+
+
+def train_xgboost(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
+    from xgboost import XGBClassifier
+
+    _register_xgboost_converter()
+    grid = {"max_depth": (4,) if quick else (4, 8), "learning_rate": (0.3,) if quick else (0.1, 0.3)}
+    return _search("xgboost", split, variant, labels, grid,
+                   lambda p, s: XGBClassifier(
+                       n_estimators=50 if quick else 600, max_depth=p["max_depth"], learning_rate=p["learning_rate"],
+                       subsample=0.9, colsample_bytree=0.5, tree_method="hist", early_stopping_rounds=30,
+                       eval_metric="mlogloss", n_jobs=2, random_state=s), dense=True, seed=seed, early_stopping=True)

@@ -22,11 +22,19 @@ from sklearn.metrics import (  # noqa: E402
 )
 
 
-def metrics(gold: list[str], probabilities: np.ndarray, labels: list[str]) -> dict[str, float]:
+def _labels_of(probabilities: np.ndarray, labels: list[str], predicted: list[str] | None) -> np.ndarray:
+    # A model predicts the label of its highest probability, unless it has a rule of its own (VADER).
+    return np.asarray(predicted) if predicted is not None else np.asarray(labels)[probabilities.argmax(axis=1)]
+
+
+def metrics(gold: list[str], probabilities: np.ndarray, labels: list[str],
+            predicted: list[str] | None = None) -> dict[str, float]:
     """Accuracy, macro-F1, per-class precision/recall/F1, one-vs-rest ROC-AUC, log loss and the binary
     accuracy on the tweets whose gold label is positive or negative (positive vs negative score)."""
     gold_array = np.asarray(gold)
-    predicted = np.asarray(labels)[probabilities.argmax(axis=1)]
+    predicted = _labels_of(probabilities, labels, predicted)
+    # float32 graphs (naive Bayes, softmax) sum to 1 only within ~1e-4; ROC-AUC and log loss insist on it.
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
     results = {
         "accuracy": accuracy_score(gold_array, predicted),
         "macro_f1": f1_score(gold_array, predicted, labels=labels, average="macro", zero_division=0),
@@ -51,15 +59,16 @@ def metrics(gold: list[str], probabilities: np.ndarray, labels: list[str]) -> di
     return {name: float(value) for name, value in results.items()}
 
 
-def report(gold: list[str], probabilities: np.ndarray, labels: list[str]) -> str:
-    predicted = np.asarray(labels)[probabilities.argmax(axis=1)]
+def report(gold: list[str], probabilities: np.ndarray, labels: list[str], predicted: list[str] | None = None) -> str:
+    predicted = _labels_of(probabilities, labels, predicted)
     return classification_report(gold, predicted, labels=labels, digits=4, zero_division=0)
 
 
-def save_plots(gold: list[str], probabilities: np.ndarray, labels: list[str], folder: Path, prefix: str) -> list[Path]:
+def save_plots(gold: list[str], probabilities: np.ndarray, labels: list[str], folder: Path, prefix: str,
+               predicted: list[str] | None = None) -> list[Path]:
     """Confusion matrix and one-vs-rest ROC curves as PNG files; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    predicted = np.asarray(labels)[probabilities.argmax(axis=1)]
+    predicted = _labels_of(probabilities, labels, predicted)
     confusion_path = folder / f"{prefix}_confusion_matrix.png"
     display = ConfusionMatrixDisplay.from_predictions(gold, predicted, labels=labels, cmap="Blues")
     display.ax_.set_title(f"Confusion matrix ({prefix})")

@@ -45,18 +45,21 @@ def configure(store: Path = DEFAULT_STORE) -> str:
 
 def promote_champion(validation_sha256: str) -> ModelVersion:
     """Move the `champion` alias to the registered version with the best validation macro-F1 among those
-    evaluated on this very validation part (figures on other parts do not compare)."""
+    that meet the serving budget and were evaluated on this very validation part (figures on other parts do
+    not compare)."""
     client = MlflowClient()
     best: tuple[float, ModelVersion] | None = None
     for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
         run = client.get_run(version.run_id)
-        if run.data.params.get("split.validation.sha256") != validation_sha256:
+        if (run.data.params.get("split.validation.sha256") != validation_sha256
+                or run.data.metrics.get("within_budget") != 1.0):
             continue
         score = run.data.metrics.get("val_macro_f1")
         if score is not None and (best is None or score > best[0]):
             best = (score, version)
     if best is None:
-        raise TrackingError(f"no registered {MODEL_NAME} version was validated on this split: train one first")
+        raise TrackingError(f"no registered {MODEL_NAME} version validated on this split meets the serving budget: "
+                            "train one first, or raise SERVING_P95_BUDGET_MS / SERVING_SIZE_BUDGET_MB")
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, best[1].version)
     return best[1]
 

@@ -10,8 +10,12 @@ from typing import Any
 
 from .text import TextConfig
 
-MANIFEST_SUFFIX = ".json"
-INPUT_KINDS = ("text",)  # "text": one string tensor of preprocessed tweets (scikit-learn TF-IDF graphs)
+# How the graph is fed:
+# - "text": one string tensor of preprocessed tweets (scikit-learn TF-IDF graphs);
+# - "token_ids": preprocessed tokens mapped through the `vocabulary` asset, padded to `sequence_length` (biLSTM);
+# - "wordpiece": the `tokenizer` asset (a tokenizers tokenizer.json) run on the cleaned tweet (BERT family).
+INPUT_KINDS = ("text", "token_ids", "wordpiece")
+REQUIRED_ASSETS = {"text": set(), "token_ids": {"vocabulary"}, "wordpiece": {"tokenizer"}}
 
 
 class ModelError(RuntimeError):
@@ -30,7 +34,9 @@ class Manifest:
     onnx_sha256: str
     mlflow_run_id: str
     test_metrics: dict[str, float]
-    family: str  # e.g. "tfidf-logreg"
+    family: str  # e.g. "logreg", "bilstm-glove", "bert-minilm"
+    assets: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # role -> {"file", "sha256"}
+    sequence_length: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -40,7 +46,9 @@ class Manifest:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Manifest":
         known = {field.name for field in dataclasses.fields(cls)}
-        missing = sorted(known - set(values))
+        optional = {field.name for field in dataclasses.fields(cls)
+                    if field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING}
+        missing = sorted(known - optional - set(values))
         unknown = sorted(set(values) - known)
         if missing or unknown:
             raise ValueError(f"manifest fields missing {missing}, unknown {unknown}")
@@ -50,6 +58,11 @@ class Manifest:
             raise ValueError(f"input_kind {manifest.input_kind!r} is not one of {INPUT_KINDS}")
         if len(manifest.labels) < 2 or len(set(manifest.labels)) != len(manifest.labels):
             raise ValueError(f"labels must be at least two distinct names, got {manifest.labels}")
+        missing_assets = REQUIRED_ASSETS[manifest.input_kind] - set(manifest.assets)
+        if missing_assets:
+            raise ValueError(f"input_kind {manifest.input_kind!r} needs the assets {sorted(missing_assets)}")
+        if manifest.input_kind != "text" and not manifest.sequence_length:
+            raise ValueError(f"input_kind {manifest.input_kind!r} needs a sequence_length")
         return manifest
 
     def write(self, path: Path) -> None:

@@ -1,8 +1,13 @@
-"""ONNX Runtime inference for an exported sentiment model: manifest in, labels and scores out."""
+"""ONNX Runtime inference for an exported sentiment model: manifest in, labels and scores out.
+
+The manifest's `input_kind` says how tweets become the graph's inputs (see manifest.py); every kind starts
+from the same shared text processing, with the configuration saved at training time.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -10,7 +15,9 @@ import numpy as np
 import onnxruntime as ort
 
 from .manifest import Manifest, ModelError, sha256_of
-from .text import preprocess_many
+from .text import preprocess_many, tokens
+
+PADDING_ID, UNKNOWN_ID = 0, 1  # reserved ids of the biLSTM vocabulary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,27 +26,44 @@ class Prediction:
     scores: dict[str, float]
 
 
+def _verified(manifest_path: Path, file_name: str, sha256: str, what: str) -> Path:
+    path = manifest_path.parent / file_name
+    if not path.is_file():
+        raise ModelError(f"{what} {path} named by {manifest_path} is missing: re-export the model")
+    if sha256_of(path) != sha256:
+        raise ModelError(f"{what} {path} does not match the sha256 in {manifest_path}: the file is corrupt or "
+                         "was replaced; re-export the model")
+    return path
+
+
 class SentimentModel:
     """One ONNX Runtime session plus the preprocessing its manifest names. Thread-safe for `predict`."""
 
-    def __init__(self, manifest: Manifest, session: ort.InferenceSession, load_seconds: float):
+    def __init__(self, manifest: Manifest, session: ort.InferenceSession, assets: dict[str, Path]):
         self.manifest = manifest
         self.session = session
-        self.load_seconds = load_seconds
-        self._input_name = session.get_inputs()[0].name
+        self.load_seconds = 0.0
+        self._inputs = {item.name: item for item in session.get_inputs()}
         self._probability_output = _probability_output(session)
+        self._vocabulary: dict[str, int] = {}
+        self._tokenizer = None
+        if manifest.input_kind == "token_ids":
+            self._vocabulary = json.loads(assets["vocabulary"].read_text(encoding="utf-8"))
+        elif manifest.input_kind == "wordpiece":
+            from tokenizers import Tokenizer  # only the BERT family needs it
+
+            self._tokenizer = Tokenizer.from_file(str(assets["tokenizer"]))
+            self._tokenizer.enable_truncation(max_length=manifest.sequence_length)
+            self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]") or 0)
 
     @classmethod
     def load(cls, manifest_path: Path, intra_op_threads: int = 1) -> "SentimentModel":
         """Load and verify a model; raises ModelError with what to do when it cannot be served."""
         started = time.perf_counter()
         manifest = Manifest.read(manifest_path)
-        onnx_path = manifest_path.parent / manifest.onnx_file
-        if not onnx_path.is_file():
-            raise ModelError(f"ONNX file {onnx_path} named by {manifest_path} is missing: re-export the model")
-        if sha256_of(onnx_path) != manifest.onnx_sha256:
-            raise ModelError(f"ONNX file {onnx_path} does not match the sha256 in {manifest_path}: the file is "
-                             "corrupt or was replaced; re-export the model")
+        onnx_path = _verified(manifest_path, manifest.onnx_file, manifest.onnx_sha256, "ONNX file")
+        assets = {role: _verified(manifest_path, asset["file"], asset["sha256"], f"{role} file")
+                  for role, asset in manifest.assets.items()}
         options = ort.SessionOptions()
         # ONNX Runtime sizes its pool from the host's cores, not the container's: set it explicitly.
         options.intra_op_num_threads = intra_op_threads
@@ -48,7 +72,7 @@ class SentimentModel:
             session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
             raise ModelError(f"ONNX Runtime cannot load {onnx_path} ({error}): re-export the model") from error
-        model = cls(manifest, session, 0.0)
+        model = cls(manifest, session, assets)
         model.probabilities(["warm up"])  # first run loads the lemmatiser tables: not on a user's request
         model.load_seconds = time.perf_counter() - started
         return model
@@ -57,11 +81,28 @@ class SentimentModel:
     def labels(self) -> list[str]:
         return self.manifest.labels
 
+    def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
+        config, kind = self.manifest.preprocessing, self.manifest.input_kind
+        if kind == "text":
+            (name,) = self._inputs
+            return {name: np.array(preprocess_many(texts, config), dtype=object).reshape(-1, 1)}
+        if kind == "token_ids":
+            length = self.manifest.sequence_length
+            ids = np.full((len(texts), length), PADDING_ID, dtype=np.int64)
+            for row, text in enumerate(texts):
+                sequence = [self._vocabulary.get(token, UNKNOWN_ID) for token in tokens(text, config)][-length:]
+                if sequence:
+                    ids[row, length - len(sequence):] = sequence  # padded in front, as in training
+            (name, spec), = self._inputs.items()
+            return {name: ids.astype(_numpy_type(spec.type))}
+        encodings = self._tokenizer.encode_batch(preprocess_many(texts, config))
+        columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
+                   "token_type_ids": [e.type_ids for e in encodings]}
+        return {name: np.array(columns[name], dtype=_numpy_type(spec.type)) for name, spec in self._inputs.items()}
+
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, one row per tweet, columns in `labels` order."""
-        processed = preprocess_many(texts, self.manifest.preprocessing)
-        feed = {self._input_name: np.array(processed, dtype=object).reshape(-1, 1)}
-        (probabilities,) = self.session.run([self._probability_output], feed)
+        (probabilities,) = self.session.run([self._probability_output], self._feed(texts))
         return np.asarray(probabilities, dtype=np.float64)
 
     def predict(self, texts: list[str]) -> list[Prediction]:
@@ -75,10 +116,14 @@ class SentimentModel:
         ]
 
 
+def _numpy_type(onnx_type: str) -> type:
+    return {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32}[onnx_type]
+
+
 def _probability_output(session: ort.InferenceSession) -> str:
-    # skl2onnx names it "probabilities" (or "output_probability"); it is the float tensor of rank 2.
+    # skl2onnx names it "probabilities"; Keras and torch exports end in a softmax: the float tensor of rank 2.
     for output in session.get_outputs():
         if output.type == "tensor(float)" and len(output.shape) == 2:
             return output.name
     raise ModelError("the ONNX graph has no probability output (a float tensor of shape [batch, labels]): "
-                     "export it with zipmap disabled")
+                     "export it with zipmap disabled, or with its softmax")

@@ -1,0 +1,35 @@
+"""What every model family's trainer hands to the common runner: a fitted model, its native predictions and
+its ONNX export, so that evaluation, parity, latency, tracking and export are written once."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from tweet_sentiment.text import TextConfig
+
+
+@dataclasses.dataclass
+class Candidate:
+    family: str  # "logreg", "gaussian-nb", "xgboost", "bilstm-word2vec", "bilstm-glove", "bert-minilm"
+    variant: str  # "lemmatize" / "stem", "frozen" / "fine-tuned", "fp32" / "int8"
+    text_config: TextConfig
+    params: dict[str, object]
+    predict_proba: Callable[[list[str]], np.ndarray]  # raw tweets -> probabilities, columns in label order
+    onnx: bytes
+    labels: list[str]
+    input_kind: str = "text"
+    assets: dict[str, bytes] = dataclasses.field(default_factory=dict)  # role -> file content
+    sequence_length: int | None = None
+    search: list[dict] = dataclasses.field(default_factory=list)  # the hyper-parameter candidates tried
+    training_seconds: float = 0.0
+    # Parity tolerance of the ONNX graph against `predict_proba`; only a quantised graph is allowed more.
+    parity_max_difference: float = 1e-4
+    parity_min_agreement: float = 1.0
+    log_native: Callable[[], None] | None = None  # logs the native model into the active MLflow run
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}-{self.variant}"
