@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,13 @@ SHIPPED_MANIFEST = ROOT / "models" / "champion.json"
 NEGATIVE_TWEET = "@united lost my bag again, worst airline ever"
 POSITIVE_TWEET = "@JetBlue thank you so much for the amazing crew and the smooth flight, love you guys!"
 NEUTRAL_TWEET = "@SouthwestAir what time does the flight from Dallas to Austin leave tomorrow?"
+
+
+def copy_shipped_model(folder: Path) -> Path:
+    """The shipped champion (manifest, ONNX file and assets) copied into `folder`; returns the manifest."""
+    for path in SHIPPED_MANIFEST.parent.glob("champion.*"):
+        shutil.copy(path, folder / path.name)
+    return folder / SHIPPED_MANIFEST.name
 
 
 def free_port() -> int:

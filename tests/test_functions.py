@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 
 import azure.functions as func
@@ -12,9 +11,8 @@ import pytest
 import function_app
 from azure.data.tables import TableClient
 
-from tests.conftest import NEGATIVE_TWEET, NEUTRAL_TWEET, POSITIVE_TWEET, SHIPPED_MANIFEST, body_of, free_port
+from tests.conftest import NEGATIVE_TWEET, NEUTRAL_TWEET, POSITIVE_TWEET, body_of, copy_shipped_model, free_port
 from tweet_sentiment.feedback import FeedbackStore, azurite_connection_string
-from tweet_sentiment.manifest import Manifest
 from tweet_sentiment.service import ModelHolder, Settings
 
 
@@ -191,8 +189,7 @@ def test_missing_model_is_reported_not_crashed(http_functions, broken_model):
 
 def test_a_repaired_model_is_picked_up_without_restart(http_functions, broken_model, tmp_path):
     assert post(http_functions["predict"], {"text": NEGATIVE_TWEET}).status_code == 503
-    shutil.copy(SHIPPED_MANIFEST, tmp_path / "champion.json")
-    shutil.copy(SHIPPED_MANIFEST.parent / Manifest.read(SHIPPED_MANIFEST).onnx_file, tmp_path)
+    copy_shipped_model(tmp_path)
     broken_model._failed_at -= broken_model.settings.model_retry_seconds  # the retry delay has passed
     assert post(http_functions["predict"], {"text": NEGATIVE_TWEET}).status_code == 200
 

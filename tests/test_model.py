@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
-from tests.conftest import NEGATIVE_TWEET, SHIPPED_MANIFEST
+from tests.conftest import NEGATIVE_TWEET, SHIPPED_MANIFEST, copy_shipped_model
 from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
 from tweet_sentiment.model import SentimentModel
 
@@ -16,10 +15,8 @@ from tweet_sentiment.model import SentimentModel
 @pytest.fixture()
 def model_copy(tmp_path):
     """The shipped champion, copied so that a test may damage it."""
-    manifest = Manifest.read(SHIPPED_MANIFEST)
-    shutil.copy(SHIPPED_MANIFEST, tmp_path / SHIPPED_MANIFEST.name)
-    shutil.copy(SHIPPED_MANIFEST.parent / manifest.onnx_file, tmp_path / manifest.onnx_file)
-    return tmp_path / SHIPPED_MANIFEST.name, tmp_path / manifest.onnx_file
+    manifest_path = copy_shipped_model(tmp_path)
+    return manifest_path, tmp_path / Manifest.read(manifest_path).onnx_file
 
 
 def test_shipped_champion_loads_and_matches_its_hash():

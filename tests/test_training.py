@@ -3,9 +3,11 @@ folder, real ONNX export with its parity check, and the exported model served by
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -20,14 +22,16 @@ from tweet_sentiment.model import SentimentModel
 from tweet_sentiment.text import TextConfig, preprocess_many
 
 SAMPLE = DataOptions(sample=3000)
-CLASSIC = ["logreg", "xgboost", "vader"]
+EVERY_RUN = sorted([f"{family}-{variant}" for family in ("logreg", "gaussian-nb", "xgboost") for variant in ("lemmatize", "stem")]
+                   + [f"{family}-{variant}" for family in ("bilstm-word2vec", "bilstm-glove") for variant in ("frozen", "fine-tuned")]
+                   + ["bert-minilm-fine-tuned", "bert-minilm-fine-tuned-int8", "vader-baseline"])
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, monkeypatch_module):
     folder = tmp_path_factory.mktemp("training")
     monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
-    summary = train(SAMPLE, folder / "mlruns", folder / "models", only=CLASSIC, quick=True, latency_samples=20)
+    summary = train(SAMPLE, folder / "mlruns", folder / "models", quick=True, latency_samples=20)  # every family
     return summary, folder
 
 
@@ -42,33 +46,59 @@ def test_every_model_and_variant_is_tracked_with_every_figure(session):
     assert summary["tracking_uri"] == f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
     client = MlflowClient()
     runs = client.search_runs([mlflow.get_experiment_by_name(tracking.EXPERIMENT).experiment_id])
-    assert sorted(run.info.run_name for run in runs) == [
-        "logreg-lemmatize", "logreg-stem", "vader-baseline", "xgboost-lemmatize", "xgboost-stem"]
+    assert sorted(run.info.run_name for run in runs) == EVERY_RUN
     for run in runs:
         metrics, params = run.data.metrics, run.data.params
         for name in ("accuracy", "macro_f1", "roc_auc", "log_loss", "binary_accuracy",
                      *(f"{kind}_{label}" for kind in ("precision", "recall", "f1")
                        for label in ("negative", "neutral", "positive"))):
-            assert 0 <= metrics[f"val_{name}"] <= (10 if name == "log_loss" else 1), name
+            assert 0 <= metrics[f"val_{name}"] <= (math.inf if name == "log_loss" else 1), name
         assert int(params["split.train.size"]) > int(params["split.test.size"]) > int(params["split.validation.size"])
         assert len(params["split.test.sha256"]) == 64 and params["data.sample"] == "3000"
         artifacts = {item.path for item in client.list_artifacts(run.info.run_id, "val")}
         assert artifacts == {"val/classification_report.txt", "val/val_confusion_matrix.png", "val/val_roc_curves.png"}
-        if run.info.run_name == "vader-baseline":
+        if run.info.run_name == "vader-baseline" or run.data.tags.get("export_error"):
             continue
         assert metrics["training_seconds"] > 0 and metrics["latency_single_ms_p95"] >= metrics["latency_single_ms_p50"] > 0
         assert metrics["latency_batch64_ms_p50"] > 0 and 0 < metrics["onnx_size_mb"] < 100
-        assert metrics["within_budget"] == 1.0 and metrics["parity_label_agreement"] == 1.0
+        assert metrics["parity_label_agreement"] >= float(params["parity.min_agreement"])
+        assert metrics["parity_max_probability_difference"] <= float(params["parity.max_difference"])
         assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/text_config.json")["normalisation"] == \
-            params["text.normalisation"] == params["variant"]
-        assert {item.path for item in client.list_artifacts(run.info.run_id, "onnx")} == {"onnx/model.json",
-                                                                                         "onnx/model.onnx"}
-        assert [item.path for item in client.list_artifacts(run.info.run_id, "search")] == ["search/candidates.json"]
+            params["text.normalisation"]
+        onnx_files = {item.path for item in client.list_artifacts(run.info.run_id, "onnx")}
+        assert {"onnx/model.json", "onnx/model.onnx"} <= onnx_files
+
+
+def test_each_family_serves_what_it_predicted_at_training(session, tmp_path):
+    """Parity between training-time predictions and the serving package, per family, on real test tweets."""
+    client = MlflowClient()
+    runs = client.search_runs([mlflow.get_experiment_by_name(tracking.EXPERIMENT).experiment_id])
+    tweets = load_split(SAMPLE).test["text"].tolist()
+    kinds = set()
+    for run in runs:
+        if run.info.run_name == "vader-baseline":
+            continue
+        if run.data.tags.get("export_error"):
+            assert "disagrees with the native model" in run.data.tags["export_error"]
+            assert not client.search_model_versions(f"run_id='{run.info.run_id}'")  # never registered
+            continue
+        folder = tmp_path / run.info.run_id
+        onnx_dir = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="onnx", dst_path=str(folder))
+        native = np.load(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(folder),
+                                                             artifact_path="native/test_probabilities.npy"))
+        served = SentimentModel.load(Path(onnx_dir) / "model.json")
+        kinds.add(served.manifest.input_kind)
+        probabilities = served.probabilities(tweets)
+        assert np.abs(probabilities - native).max() <= float(run.data.params["parity.max_difference"]), run.info.run_name
+        agreement = np.mean(probabilities.argmax(axis=1) == native.argmax(axis=1))
+        assert agreement >= float(run.data.params["parity.min_agreement"]), run.info.run_name
+    assert kinds == {"text", "token_ids", "wordpiece"}
 
 
 def test_champion_is_the_best_validation_macro_f1_within_budget(session):
     summary, _ = session
-    best = max((run for run in summary["runs"].values() if run["within_budget"]), key=lambda run: run["val_macro_f1"])
+    best = max((run for run in summary["runs"].values() if run["within_budget"] == 1.0),
+               key=lambda run: run["val_macro_f1"])
     assert summary["champion"]["run_id"] == best["run_id"]
     assert tracking.champion().run_id == best["run_id"]
 
@@ -79,7 +109,7 @@ def test_exported_champion_has_a_true_manifest_and_test_figures(session):
     assert manifest.mlflow_run_id == summary["champion"]["run_id"]
     assert manifest.version == str(summary["champion"]["version"])
     assert manifest.onnx_sha256 == sha256_of(folder / "models" / manifest.onnx_file)
-    assert manifest.labels == ["negative", "neutral", "positive"] and manifest.input_kind == "text"
+    assert manifest.labels == ["negative", "neutral", "positive"]
     run = MlflowClient().get_run(manifest.mlflow_run_id)
     assert run.data.metrics["test_macro_f1"] == pytest.approx(manifest.test_metrics["macro_f1"])
     assert run.data.metrics["test_parity_label_agreement"] == 1.0
@@ -90,32 +120,13 @@ def test_exported_champion_has_a_true_manifest_and_test_figures(session):
             assert "test_macro_f1" not in MlflowClient().get_run(other["run_id"]).data.metrics
 
 
-def native_champion():
-    """The champion's native scikit-learn pipeline, logged beside its registered ONNX graph."""
-    run_id = tracking.champion().run_id
-    return mlflow.sklearn.load_model(f"runs:/{run_id}/native")
-
-
-def test_served_model_agrees_with_the_native_model_on_real_tweets(session):
-    _, folder = session
-    served = SentimentModel.load(folder / "models" / "champion.json")
-    native = native_champion()
-    vectorizer, classifier = native.named_steps["tfidf"], native.named_steps["classifier"]
-    tweets = load_split(SAMPLE).test["text"].tolist()
-    features = vectorizer.transform(preprocess_many(tweets, served.manifest.preprocessing))
-    expected = classifier.predict_proba(features if served.manifest.family == "logreg" else features.toarray())
-    np.testing.assert_allclose(served.probabilities(tweets), expected, atol=export.MAX_PROBABILITY_DIFFERENCE)
-    assert [p.label for p in served.predict(tweets)] == [served.labels[i] for i in expected.argmax(axis=1)]
-
-
 def test_export_refuses_a_model_that_disagrees(session, tmp_path):
-    native = native_champion()
+    summary, _ = session
+    native = mlflow.sklearn.load_model(f"runs:/{summary['runs']['logreg-lemmatize']['run_id']}/native")
     vectorizer, classifier = native.named_steps["tfidf"], native.named_steps["classifier"]
     config = TextConfig()
     tweets = load_split(SAMPLE).test["text"].tolist()[:50]
-    features = vectorizer.transform(preprocess_many(tweets, config))
-    dense = features.toarray() if not hasattr(classifier, "coef_") else features
-    shifted = classifier.predict_proba(dense)[:, ::-1]  # what a wrong graph would answer
+    shifted = classifier.predict_proba(vectorizer.transform(preprocess_many(tweets, config)))[:, ::-1]
     fields = {"name": "t", "version": "1", "labels": ["negative", "neutral", "positive"], "preprocessing": config,
               "input_kind": "text", "mlflow_run_id": "r", "test_metrics": {}, "family": "logreg"}
     with pytest.raises(export.ExportError, match="disagrees with the native model"):

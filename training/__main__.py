@@ -13,6 +13,7 @@ from tweet_sentiment.feedback import FeedbackStore, FeedbackUnavailable
 from .data import SOURCES, DataError
 from .export import ExportError
 from .feedback_export import export_feedback
+from .report import build as build_report
 from .tracking import DEFAULT_STORE, TrackingError
 from .train import BASELINES, FAMILIES, QUICK_SAMPLE, Budget, DataOptions, export_from_registry, train
 
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="serving budget: ONNX file and assets (env SERVING_SIZE_BUDGET_MB)")
 
     commands.add_parser("export", parents=[common], help="re-export the registered champion to ONNX")
+    report = commands.add_parser("report", parents=[common], help="comparison table and charts from MLflow")
+    report.add_argument("--out", type=Path, default=Path("reports"))
 
     feedback = commands.add_parser("feedback-export", help="stored user feedback as a labelled CSV for training")
     feedback.add_argument("--out", type=Path, default=Path("data/feedback.csv"))
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                                sample=QUICK_SAMPLE if args.quick and not args.sample else args.sample)
             budget = Budget(p95_ms=args.p95_budget_ms, size_mb=args.size_budget_mb)
             print(json.dumps(train(data, args.store, args.models_dir, args.only, args.quick, budget), indent=2))
+        elif args.command == "report":
+            print(f"wrote {build_report(args.store, args.out)}")
         elif args.command == "export":
             print(f"exported {export_from_registry(args.store, args.models_dir)}")
         else:

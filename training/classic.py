@@ -89,6 +89,11 @@ def _search(family: str, split: Split, variant: str, labels: list[str], grid: di
             best = (score, classifier, params)
     assert best is not None
     _, classifier, params = best
+    if early_stopping:
+        # The ONNX converter keeps every tree, predict_proba only those up to the best iteration: refit with
+        # exactly that many trees so that the exported graph is the model that was evaluated.
+        params = {**params, "n_estimators": classifier.best_iteration + 1}
+        classifier = make(params, seed).fit(train_x, train_y)
 
     def predict_proba(texts: list[str]) -> np.ndarray:
         return classifier.predict_proba(features(preprocess_many(texts, config))).astype(np.float64)
@@ -125,9 +130,11 @@ def train_xgboost(split: Split, variant: str, labels: list[str], quick: bool, se
     from xgboost import XGBClassifier
 
     _register_xgboost_converter()
-    grid = {"max_depth": (4,) if quick else (4, 8), "learning_rate": (0.3,) if quick else (0.1, 0.3)}
+    grid = {"max_depth": (4,) if quick else (4, 8), "learning_rate": (0.3,)}
     return _search("xgboost", split, variant, labels, grid,
                    lambda p, s: XGBClassifier(
-                       n_estimators=50 if quick else 600, max_depth=p["max_depth"], learning_rate=p["learning_rate"],
-                       subsample=0.9, colsample_bytree=0.5, tree_method="hist", early_stopping_rounds=30,
-                       eval_metric="mlogloss", n_jobs=2, random_state=s), dense=True, seed=seed, early_stopping=True)
+                       n_estimators=p.get("n_estimators", 50 if quick else 400), max_depth=p["max_depth"],
+                       learning_rate=p["learning_rate"], subsample=0.9, colsample_bytree=0.5, tree_method="hist",
+                       # early stopping while searching; the final refit has its tree count fixed
+                       early_stopping_rounds=None if "n_estimators" in p else 30, eval_metric="mlogloss",
+                       n_jobs=2, random_state=s), dense=True, seed=seed, early_stopping=True)

@@ -36,6 +36,36 @@ def _verified(manifest_path: Path, file_name: str, sha256: str, what: str) -> Pa
     return path
 
 
+def token_ids(token_lists: list[list[str]], vocabulary: dict[str, int], length: int) -> np.ndarray:
+    """The biLSTM's input: token ids, the last `length` tokens of each tweet, padded in front (training and
+    serving both call this, so the two cannot disagree)."""
+    ids = np.full((len(token_lists), length), PADDING_ID, dtype=np.int64)
+    for row, words in enumerate(token_lists):
+        sequence = [vocabulary.get(word, UNKNOWN_ID) for word in words][-length:]
+        if sequence:
+            ids[row, length - len(sequence):] = sequence
+    return ids
+
+
+def wordpiece_tokenizer(path: Path, max_length: int):
+    """A `tokenizers` tokenizer from tokenizer.json, truncating to `max_length`, padding to the longest tweet
+    of the batch (the checkpoint's file pads every input to 128)."""
+    from tokenizers import Tokenizer  # only the BERT family needs it
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+    return tokenizer
+
+
+def wordpiece_inputs(tokenizer, processed_texts: list[str]) -> dict[str, np.ndarray]:
+    """The BERT inputs of a batch (training and serving both call this)."""
+    encodings = tokenizer.encode_batch(processed_texts)
+    return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+
+
 class SentimentModel:
     """One ONNX Runtime session plus the preprocessing its manifest names. Thread-safe for `predict`."""
 
@@ -50,11 +80,7 @@ class SentimentModel:
         if manifest.input_kind == "token_ids":
             self._vocabulary = json.loads(assets["vocabulary"].read_text(encoding="utf-8"))
         elif manifest.input_kind == "wordpiece":
-            from tokenizers import Tokenizer  # only the BERT family needs it
-
-            self._tokenizer = Tokenizer.from_file(str(assets["tokenizer"]))
-            self._tokenizer.enable_truncation(max_length=manifest.sequence_length)
-            self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]") or 0)
+            self._tokenizer = wordpiece_tokenizer(assets["tokenizer"], manifest.sequence_length)
 
     @classmethod
     def load(cls, manifest_path: Path, intra_op_threads: int = 1) -> "SentimentModel":
@@ -87,18 +113,11 @@ class SentimentModel:
             (name,) = self._inputs
             return {name: np.array(preprocess_many(texts, config), dtype=object).reshape(-1, 1)}
         if kind == "token_ids":
-            length = self.manifest.sequence_length
-            ids = np.full((len(texts), length), PADDING_ID, dtype=np.int64)
-            for row, text in enumerate(texts):
-                sequence = [self._vocabulary.get(token, UNKNOWN_ID) for token in tokens(text, config)][-length:]
-                if sequence:
-                    ids[row, length - len(sequence):] = sequence  # padded in front, as in training
+            ids = token_ids([tokens(text, config) for text in texts], self._vocabulary, self.manifest.sequence_length)
             (name, spec), = self._inputs.items()
             return {name: ids.astype(_numpy_type(spec.type))}
-        encodings = self._tokenizer.encode_batch(preprocess_many(texts, config))
-        columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
-                   "token_type_ids": [e.type_ids for e in encodings]}
-        return {name: np.array(columns[name], dtype=_numpy_type(spec.type)) for name, spec in self._inputs.items()}
+        columns = wordpiece_inputs(self._tokenizer, preprocess_many(texts, config))
+        return {name: columns[name].astype(_numpy_type(spec.type)) for name, spec in self._inputs.items()}
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, one row per tweet, columns in `labels` order."""

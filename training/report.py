@@ -1,0 +1,146 @@
+"""The comparison report, built from MLflow: a Markdown table and two charts in reports/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from . import tracking  # noqa: E402
+
+COLUMNS = [  # (header, metric, format)
+    ("val macro-F1", "val_macro_f1", "{:.4f}"), ("val accuracy", "val_accuracy", "{:.4f}"),
+    ("F1 neg / neu / pos", None, None), ("ROC-AUC", "val_roc_auc", "{:.3f}"),
+    ("binary acc.", "val_binary_accuracy", "{:.3f}"), ("ONNX MB", "onnx_size_mb", "{:.1f}"),
+    ("p50 / p95 ms", None, None), ("batch 64 ms", "latency_batch64_ms_p50", "{:.1f}"),
+    ("parity", "parity_label_agreement", "{:.1%}"), ("budget", "within_budget", None),
+    ("train s", "training_seconds", "{:.0f}"),
+]
+
+
+def latest_runs(validation_sha256: str) -> list:
+    """The newest run of each model evaluated on this validation part."""
+    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    runs = MlflowClient().search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    newest = {}
+    for run in runs:
+        if run.data.params.get("split.validation.sha256") == validation_sha256 and "val_macro_f1" in run.data.metrics:
+            newest.setdefault(run.info.run_name, run)
+    return sorted(newest.values(), key=lambda run: -run.data.metrics["val_macro_f1"])
+
+
+def _cell(run, metric: str | None, template: str | None, header: str) -> str:
+    metrics = run.data.metrics
+    if header == "F1 neg / neu / pos":
+        return " / ".join(f"{metrics.get(f'val_f1_{label}', float('nan')):.3f}" for label in ("negative", "neutral", "positive"))
+    if header == "p50 / p95 ms":
+        if "latency_single_ms_p95" not in metrics:
+            return "–"
+        return f"{metrics['latency_single_ms_p50']:.2f} / {metrics['latency_single_ms_p95']:.2f}"
+    if header == "budget":
+        if run.data.tags.get("export_error"):
+            return "parity failed"
+        return {1.0: "yes", 0.0: "no"}.get(metrics.get("within_budget"), "–")
+    value = metrics.get(metric)
+    return template.format(value) if value is not None else "–"
+
+
+def build(store: Path, out_dir: Path) -> Path:
+    tracking.configure(store)
+    champion = tracking.champion()
+    champion_run = MlflowClient().get_run(champion.run_id)
+    validation = champion_run.data.params["split.validation.sha256"]
+    runs = latest_runs(validation)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    params = champion_run.data.params
+    lines = [
+        "# Model comparison",
+        "",
+        f"Built {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `python -m training report` from "
+        f"MLflow (`{mlflow.get_tracking_uri()}`). Machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}.",
+        "",
+        f"Protocol: the airline tweets of the default corpus, stratified split with seed {params.get('data.seed')}: "
+        f"validation {params['split.validation.size']} tweets, test {params['split.test.size']} tweets (used once, by "
+        "the champion). Every figure below is on validation; latency is the served ONNX graph with the shared text "
+        "processing, ONNX Runtime, one thread, one tweet at a time (p50/p95) and a batch of 64 (p50). Budget: "
+        f"p95 at most {params.get('budget.p95_ms', '20')} ms and at most {params.get('budget.size_mb', '100')} MB.",
+        "",
+        "| model | " + " | ".join(header for header, _, _ in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for run in runs:
+        name = run.info.run_name + (" **(champion)**" if run.info.run_id == champion.run_id else "")
+        lines.append(f"| {name} | " + " | ".join(_cell(run, metric, template, header)
+                                                 for header, metric, template in COLUMNS) + " |")
+    test = champion_run.data.metrics
+    lines += [
+        "",
+        f"## Champion: {champion_run.info.run_name} (registry version {champion.version}, "
+        f"`models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}`)",
+        "",
+        "| test part | accuracy | macro-F1 | F1 neg / neu / pos | ROC-AUC | binary accuracy | parity (labels, max diff) |",
+        "|---|---|---|---|---|---|---|",
+        f"| {params['split.test.size']} airline tweets | {test.get('test_accuracy', float('nan')):.4f} | "
+        f"{test.get('test_macro_f1', float('nan')):.4f} | "
+        + " / ".join(f"{test.get(f'test_f1_{label}', float('nan')):.3f}" for label in ("negative", "neutral", "positive"))
+        + f" | {test.get('test_roc_auc', float('nan')):.3f} | {test.get('test_binary_accuracy', float('nan')):.3f} | "
+        f"{test.get('test_parity_label_agreement', float('nan')):.1%}, "
+        f"{test.get('test_parity_max_probability_difference', float('nan')):.1e} |",
+        "",
+        "![macro-F1 per model](macro_f1.png)",
+        "",
+        "![latency against macro-F1](latency_vs_macro_f1.png)",
+        "",
+    ]
+    errors = [(run.info.run_name, run.data.tags["export_error"]) for run in runs if run.data.tags.get("export_error")]
+    if errors:
+        lines += ["## Not exported", ""] + [f"- {name}: {error}" for name, error in errors] + [""]
+    report_path = out_dir / "comparison.md"
+    report_path.write_text("\n".join(lines), encoding="utf-8")
+    _charts(runs, champion.run_id, out_dir, float(params.get("budget.p95_ms", 20)))
+    return report_path
+
+
+def _charts(runs: list, champion_id: str, out_dir: Path, budget_ms: float) -> None:
+    families = sorted({run.data.tags.get("family", "?") for run in runs})
+    colours = {family: plt.get_cmap("tab10")(index) for index, family in enumerate(families)}
+    ordered = sorted(runs, key=lambda run: run.data.metrics["val_macro_f1"])
+    figure, axis = plt.subplots(figsize=(8, 0.45 * len(ordered) + 1.5))
+    axis.barh([run.info.run_name for run in ordered], [run.data.metrics["val_macro_f1"] for run in ordered],
+              color=[colours[run.data.tags.get("family", "?")] for run in ordered])
+    for index, run in enumerate(ordered):
+        axis.text(run.data.metrics["val_macro_f1"] + 0.005, index, f"{run.data.metrics['val_macro_f1']:.3f}",
+                  va="center", fontsize=8)
+    axis.set_xlabel("validation macro-F1 (airline tweets)")
+    axis.set_xlim(0, 1)
+    axis.set_title("Macro-F1 per model and variant")
+    figure.savefig(out_dir / "macro_f1.png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+
+    timed = [run for run in runs if "latency_single_ms_p95" in run.data.metrics]
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for run in timed:
+        family = run.data.tags.get("family", "?")
+        axis.scatter(run.data.metrics["latency_single_ms_p95"], run.data.metrics["val_macro_f1"], color=colours[family],
+                     s=80 if run.info.run_id == champion_id else 30, edgecolors="black" if run.info.run_id == champion_id else "none")
+        axis.annotate(run.info.run_name, (run.data.metrics["latency_single_ms_p95"], run.data.metrics["val_macro_f1"]),
+                      fontsize=7, xytext=(4, 2), textcoords="offset points")
+    axis.axvline(budget_ms, color="grey", linestyle="--", label=f"budget {budget_ms:g} ms")
+    axis.set_xscale("log")
+    axis.set_xlabel("single-tweet p95 latency, ms (ONNX Runtime, 1 thread, log scale)")
+    axis.set_ylabel("validation macro-F1")
+    axis.set_title("Latency against macro-F1")
+    axis.legend()
+    figure.savefig(out_dir / "latency_vs_macro_f1.png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
