@@ -140,9 +140,10 @@ def _numpy_type(onnx_type: str) -> type:
 
 
 def _probability_output(session: ort.InferenceSession) -> str:
-    # skl2onnx names it "probabilities"; Keras and torch exports end in a softmax: the float tensor of rank 2.
+    # skl2onnx names it "probabilities" (double for naive Bayes); Keras and torch exports end in a softmax:
+    # the floating-point tensor of rank 2.
     for output in session.get_outputs():
-        if output.type == "tensor(float)" and len(output.shape) == 2:
+        if output.type in ("tensor(float)", "tensor(double)") and len(output.shape) == 2:
             return output.name
     raise ModelError("the ONNX graph has no probability output (a float tensor of shape [batch, labels]): "
                      "export it with zipmap disabled, or with its softmax")
