@@ -26,7 +26,6 @@ from tweet_sentiment.text import TextConfig, preprocess_many
 from .candidate import Candidate
 from .data import Split
 
-VARIANTS = ("lemmatize", "stem")  # every classic model is trained on both
 ONNX_OPSET = {"": 15, "ai.onnx.ml": 3}  # onnxmltools' XGBoost converter supports opset 15 at most
 # Dense features for naive Bayes and XGBoost: XGBoost reads a sparse zero as "missing", and GaussianNB
 # needs dense input, so both get the densest useful vocabulary instead of all bigrams.

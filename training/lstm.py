@@ -21,7 +21,6 @@ from tweet_sentiment.text import TextConfig, tokens
 from .candidate import Candidate
 from .data import DataError, Split
 
-VARIANTS = ("frozen", "fine-tuned")
 # Embeddings know inflected words and function words: no stemming, no stopword removal.
 LSTM_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
 SEQUENCE_LENGTH = 40  # tokens; 99% of the corpus' tweets are shorter
