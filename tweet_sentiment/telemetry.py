@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+
+from .text import MENTION_PATTERN, URL_PATTERN  # the same patterns the text processing replaces
 
 EVENTS_LOGGER = "tweet_sentiment.events"
 _events = logging.getLogger(EVENTS_LOGGER)
 _events.setLevel(logging.INFO)
-
-_HANDLE = re.compile(r"(?<!\w)@\w+")
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
 def configure() -> str:
@@ -36,7 +34,7 @@ def configure() -> str:
 
 def mask(text: str) -> str:
     """The tweet without what identifies people: @handles and URLs."""
-    return _URL.sub("<url>", _HANDLE.sub("@user", text))
+    return URL_PATTERN.sub("<url>", MENTION_PATTERN.sub("@user", text))
 
 
 def emit(name: str, properties: dict[str, object]) -> None:

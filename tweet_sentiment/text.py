@@ -30,8 +30,8 @@ NORMALISATIONS: tuple[str, ...] = ("lemmatize", "stem", "none")
 URL_TOKEN = "url"
 MENTION_TOKEN = "user"
 
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_MENTION = re.compile(r"(?<!\w)@\w+")
+URL_PATTERN = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+MENTION_PATTERN = re.compile(r"(?<!\w)@\w+")
 _HASHTAG = re.compile(r"(?<!\w)#(\w+)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _NON_LETTERS = re.compile(r"[^A-Za-z]+")
@@ -124,9 +124,9 @@ def clean(text: str, config: TextConfig) -> str:
     if config.unescape_html:
         text = html.unescape(text)
     if config.replace_urls:
-        text = _URL.sub(f" {URL_TOKEN} ", text)
+        text = URL_PATTERN.sub(f" {URL_TOKEN} ", text)
     if config.replace_mentions:
-        text = _MENTION.sub(f" {MENTION_TOKEN} ", text)
+        text = MENTION_PATTERN.sub(f" {MENTION_TOKEN} ", text)
     if config.split_hashtags:
         text = _HASHTAG.sub(lambda match: " " + _CAMEL.sub(" ", match.group(1)) + " ", text)
     if config.lowercase:
