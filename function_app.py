@@ -1,7 +1,9 @@
 """Air Paradis tweet sentiment: Azure Functions app (Python v2 programming model).
 
-POST /api/predict       {"text": "..."} or {"texts": [...]}  -> 200 label, scores, model, prediction_id (each)
-POST /api/feedback      {"prediction_id", "text", "predicted_label", "correct", "expected_label"?} -> 202 once stored
+POST /api/predict       {"text": "..."} or {"texts": [...]}  -> 200 label, scores, model, prediction_id, prediction_token
+                        (each; in a batch a refused tweet gets {"index", "error"} and the others are classified)
+POST /api/feedback      {"prediction_id", "prediction_token", "text", "predicted_label", "correct", "expected_label"?}
+                        -> 202 once stored (403 for a token that does not prove it, 409 for a different second one)
 GET  /api/health        -> 200 model details, or 503 with the reason
 GET  /api/ui            -> the "Tweet Sentiment Prediction" page
 GET  /api/openapi.json  -> OpenAPI 3 description of the above
@@ -14,22 +16,25 @@ import json
 import logging
 import time
 import uuid
-
 from importlib import resources
 
 import azure.functions as func
 
 from tweet_sentiment import openapi, telemetry
-from tweet_sentiment.feedback import FeedbackStore, FeedbackUnavailable
+from tweet_sentiment.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from tweet_sentiment.manifest import ModelError
+from tweet_sentiment.security import JSON_HEADERS, page_headers
 from tweet_sentiment.service import (
     DEFAULT_LABELS,
     BadRequest,
     ModelHolder,
     Settings,
+    check_content_length,
     parse_feedback,
     parse_predict,
+    prediction_signer,
 )
+from tweet_sentiment.signing import TokenRejected
 
 logger = logging.getLogger("tweet_sentiment")
 logger.setLevel(logging.INFO)
@@ -37,15 +42,20 @@ logger.setLevel(logging.INFO)
 settings = Settings.from_environment()
 telemetry_mode = telemetry.configure()
 model_holder = ModelHolder(settings)  # one model per worker process, loaded on first use
-feedback_store = FeedbackStore(settings.feedback_connection_string, settings.feedback_table)
+feedback_store = FeedbackStore(settings.feedback_connection_string, settings.feedback_table,
+                               settings.feedback_timeout_seconds, settings.feedback_concurrent_writes)
+signer = prediction_signer(settings)
 UI_PAGE = resources.files("tweet_sentiment").joinpath("ui.html").read_bytes()
+UI_HEADERS = page_headers(UI_PAGE)
+# What anonymous callers are told when the model is down; the reason, with paths, goes to the log only.
+MODEL_UNAVAILABLE = "model unavailable: the service cannot load its model right now; retry later"
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 
 def _json(payload: dict, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json",
-                             headers=headers)
+                             headers={**JSON_HEADERS, **(headers or {})})
 
 
 def _error(message: str, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -54,7 +64,7 @@ def _error(message: str, status: int, headers: dict[str, str] | None = None) -> 
 
 def _unavailable(error: ModelError) -> func.HttpResponse:
     logger.error("model unavailable: %s", error)
-    return _error(f"model unavailable: {error}", 503, {"Retry-After": str(int(settings.model_retry_seconds))})
+    return _error(MODEL_UNAVAILABLE, 503, {"Retry-After": str(int(settings.model_retry_seconds))})
 
 
 def _labels() -> list[str]:
@@ -68,53 +78,78 @@ def _tweet_for_telemetry(text: str) -> str | None:
     return telemetry.mask(text) if settings.telemetry_includes_text else None
 
 
+def _body(req: func.HttpRequest) -> bytes:
+    check_content_length(req.headers, settings)
+    return req.get_body()
+
+
 @app.route(route="predict", methods=["POST"])
 def predict(req: func.HttpRequest) -> func.HttpResponse:
     try:
-        texts, batch = parse_predict(req.get_body(), settings)
+        request = parse_predict(_body(req), settings)
         model = model_holder.get()
     except BadRequest as error:
         return _error(str(error), error.status)
     except ModelError as error:
         return _unavailable(error)
     started = time.perf_counter()
-    predictions = model.predict(texts)  # one ONNX Runtime run for the whole batch
+    predictions = iter(model.predict(request.valid) if request.valid else [])
     latency_ms = (time.perf_counter() - started) * 1000
-    about_model = {"name": model.manifest.name, "version": model.manifest.version}
-    results = []
-    for text, prediction in zip(texts, predictions):
+    version = model.manifest.version
+    about_model = {"name": model.manifest.name, "version": version}
+    results: list[dict] = []
+    for index, text in enumerate(request.texts):
+        if text is None:
+            results.append({"index": index, "error": request.errors[index]})
+            continue
+        prediction = next(predictions)
         prediction_id = str(uuid.uuid4())
         results.append({"label": prediction.label, "scores": prediction.scores, "prediction_id": prediction_id,
+                        "prediction_token": signer.sign(prediction_id, prediction.label, version, text),
                         "model": about_model})
         telemetry.emit("prediction", {
             "prediction_id": prediction_id, "predicted_label": prediction.label,
-            "scores": json.dumps(prediction.scores), "model_version": model.manifest.version,
-            "latency_ms": round(latency_ms / len(texts), 3), "batch_size": len(texts),
+            "scores": json.dumps(prediction.scores), "model_version": version,
+            "latency_ms": round(latency_ms / len(request.valid), 3), "batch_size": len(request.valid),
             "text": _tweet_for_telemetry(text)})
-    if batch:
+    if request.batch:
         return _json({"predictions": results, "labels": model.labels, "model": about_model})
     return _json({**results[0], "labels": model.labels})
+
+
+def _caller(req: func.HttpRequest) -> str | None:
+    # Set by App Service authentication (Entra ID sign-in), which strips any such header a client sends.
+    return req.headers.get("x-ms-client-principal-name") or None
 
 
 @app.route(route="feedback", methods=["POST"])
 def feedback(req: func.HttpRequest) -> func.HttpResponse:
     try:
-        received = parse_feedback(req.get_body(), settings, _labels())
+        received = parse_feedback(_body(req), settings, _labels())
+        proof = signer.verify(received.prediction_token, received.prediction_id, received.predicted_label,
+                              received.text)
     except BadRequest as error:
         return _error(str(error), error.status)
+    except TokenRejected as error:
+        return _error(str(error), 403)
     try:
-        feedback_store.save({"prediction_id": received.prediction_id, "text": received.text,
+        written = feedback_store.save({"prediction_id": received.prediction_id, "text": received.text,
                              "predicted_label": received.predicted_label, "correct": received.correct,
-                             "expected_label": received.expected_label})
+                             "expected_label": received.expected_label, "model_version": proof.model_version,
+                             "predicted_at": proof.issued_at, "signing_key_id": proof.key_id,
+                             "caller": _caller(req)})
+    except FeedbackConflict as error:
+        return _error(f"{error}: feedback is recorded once per prediction", 409)
     except FeedbackUnavailable as error:
-        logger.error("feedback %s not stored: %s", received.prediction_id, error)
+        logger.error("feedback %s may not be stored: %s", received.prediction_id, error)
         retry = str(settings.feedback_retry_seconds)
-        return _error(f"feedback not stored, please retry in {retry} seconds: {error}", 503, {"Retry-After": retry})
-    telemetry.emit("feedback", {
-        "prediction_id": received.prediction_id, "predicted_label": received.predicted_label,
-        "correct": received.correct, "expected_label": received.expected_label,
-        "model_version": model_holder.get().manifest.version if model_holder.loaded else None,
-        "text": _tweet_for_telemetry(received.text)})
+        return _error(f"feedback may not be stored: retry in {retry} seconds with the same prediction_id and "
+                      "prediction_token (a retry never records it twice)", 503, {"Retry-After": retry})
+    if written:  # a client retry of the same feedback is acknowledged again, and counted once
+        telemetry.emit("feedback", {
+            "prediction_id": received.prediction_id, "predicted_label": received.predicted_label,
+            "correct": received.correct, "expected_label": received.expected_label,
+            "model_version": proof.model_version, "text": _tweet_for_telemetry(received.text)})
     return _json({"status": "accepted", "feedback_id": received.prediction_id}, 202)
 
 
@@ -123,7 +158,8 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     try:
         model = model_holder.get()
     except ModelError as error:
-        return _json({"status": "unavailable", "error": str(error)}, 503)
+        logger.error("health: model unavailable: %s", error)
+        return _json({"status": "unavailable", "error": MODEL_UNAVAILABLE}, 503)
     manifest = model.manifest
     return _json({"status": "ok", "model": {"name": manifest.name, "version": manifest.version,
                                             "family": manifest.family, "labels": manifest.labels,
@@ -133,7 +169,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="ui", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def ui(req: func.HttpRequest) -> func.HttpResponse:
-    return func.HttpResponse(UI_PAGE, status_code=200, mimetype="text/html", charset="utf-8")
+    return func.HttpResponse(UI_PAGE, status_code=200, mimetype="text/html", charset="utf-8", headers=UI_HEADERS)
 
 
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

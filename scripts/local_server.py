@@ -12,10 +12,12 @@ Core Tools.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import inspect
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,6 +36,7 @@ from starlette.exceptions import HTTPException  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 from starlette.routing import Route  # noqa: E402
+from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: E402
 
 logger = logging.getLogger("local_server")
 
@@ -43,12 +46,34 @@ def route_prefix() -> str:
     return host.get("extensions", {}).get("http", {}).get("routePrefix", "api")
 
 
-def _endpoint(user_function):
+# A request whose head or body has not arrived within this time is dropped (408 for a body), so half-sent
+# requests cannot hold connections forever.
+REQUEST_READ_SECONDS = 10.0
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of the body: enough for the function to answer 413, never the whole of a
+    huge body in memory."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            break
+    return bytes(body[:limit + 1])
+
+
+def _endpoint(user_function, body_limit: int):
     async def endpoint(request: Request) -> Response:
+        declared = request.headers.get("content-length", "")
+        try:  # a declared oversized body is not read at all: the function refuses it from its headers
+            body = b"" if declared.isdigit() and int(declared) > body_limit else await asyncio.wait_for(
+                _read_body(request, body_limit), REQUEST_READ_SECONDS)
+        except asyncio.TimeoutError:
+            return JSONResponse({"error": f"the request body did not arrive within {REQUEST_READ_SECONDS:.0f} s"},
+                                status_code=408, headers={"Connection": "close"})
         http_request = func.HttpRequest(
             method=request.method, url=str(request.url), headers=dict(request.headers),
-            params=dict(request.query_params), route_params=dict(request.path_params),
-            body=await request.body())
+            params=dict(request.query_params), route_params=dict(request.path_params), body=body)
         try:
             if inspect.iscoroutinefunction(user_function):
                 answer = await user_function(http_request)
@@ -64,8 +89,9 @@ def _endpoint(user_function):
     return endpoint
 
 
-def build(app: func.FunctionApp) -> Starlette:
-    """A Starlette app with one route per HTTP-triggered function of `app`."""
+def build(app: func.FunctionApp, body_limit: int) -> Starlette:
+    """A Starlette app with one route per HTTP-triggered function of `app`; bodies are read up to
+    `body_limit` + 1 bytes."""
     prefix = route_prefix().strip("/")
     routes = []
     for function in app.get_functions():  # call once: azure-functions refuses a second indexing of one app
@@ -75,7 +101,7 @@ def build(app: func.FunctionApp) -> Starlette:
         route = (trigger.route or function.get_function_name()).strip("/")
         methods = [str(getattr(method, "value", method)) for method in trigger.methods or ("GET", "POST")]
         path = "/" + "/".join(part for part in (prefix, route) if part)
-        routes.append(Route(path, _endpoint(function.get_user_function()), methods=methods))
+        routes.append(Route(path, _endpoint(function.get_user_function(), body_limit), methods=methods))
     return Starlette(routes=routes, exception_handlers={HTTPException: _json_error})
 
 
@@ -83,6 +109,52 @@ async def _json_error(request: Request, error: HTTPException) -> JSONResponse:
     # Unknown routes and wrong methods answer JSON too, like every error of the app.
     return JSONResponse({"error": f"{error.detail}: {request.method} {request.url.path}"},
                         status_code=error.status_code, headers=error.headers)
+
+
+class _HeadDeadlineProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose first request head has not arrived within
+    REQUEST_READ_SECONDS (uvicorn itself waits forever; later requests fall under its keep-alive timeout)."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_deadline = self.loop.call_later(REQUEST_READ_SECONDS, self._head_too_slow)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None:
+            self._head_deadline.cancel()
+
+    def connection_lost(self, exc) -> None:  # type: ignore[override]
+        self._head_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _head_too_slow(self) -> None:
+        if self.cycle is None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class _RedactKeys(logging.Filter):
+    """Access log lines without the function key a client may pass as `?code=`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            record.args = (*record.args[:2], KEY_PARAMETER.sub(r"\1REDACTED", record.args[2]), *record.args[3:])
+        return True
+
+
+KEY_PARAMETER = re.compile(r"([?&]code=)[^&\s]*", re.IGNORECASE)
+
+
+def development_signing_key(path: Path) -> str:
+    """A key for signing predictions locally: generated once, kept in a git-ignored file readable by its owner
+    only, so tokens survive a restart of the local server."""
+    if not path.exists():
+        from tweet_sentiment.signing import generate_key
+
+        path.touch(mode=0o600)
+        path.write_text(generate_key(), encoding="utf-8")
+        logger.info("generated a development prediction signing key in %s", path.name)
+    return path.read_text(encoding="utf-8").strip()
 
 
 def _listening(port: int) -> bool:
@@ -108,6 +180,16 @@ def start_azurite(port: int, location: Path) -> subprocess.Popen:
     return process
 
 
+def stop_azurite(process: subprocess.Popen) -> None:
+    """Azurite saves its data on SIGINT only: SIGTERM would lose its last seconds of writes."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -120,6 +202,9 @@ def main() -> None:
         handler.addFilter(lambda record: not record.name.startswith("tweet_sentiment.events"))
     # uvicorn re-raises SIGTERM once it has shut down; exiting through SystemExit lets Azurite be stopped below.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    logging.getLogger("uvicorn.access").addFilter(_RedactKeys())
+    if not os.environ.get("PREDICTION_SIGNING_KEY"):
+        os.environ["PREDICTION_SIGNING_KEY"] = development_signing_key(APP_ROOT / ".dev-signing-key")
     azurite = None
     if args.azurite:
         from tweet_sentiment.feedback import azurite_connection_string
@@ -130,11 +215,11 @@ def main() -> None:
     try:
         import function_app
 
-        uvicorn.run(build(function_app.app), host=args.host, port=args.port, log_level="info")
+        uvicorn.run(build(function_app.app, function_app.settings.max_request_bytes), host=args.host,
+                    port=args.port, log_level="info", http=_HeadDeadlineProtocol)
     finally:
         if azurite is not None:
-            azurite.terminate()
-            azurite.wait(timeout=10)
+            stop_azurite(azurite)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# One prediction signing key for the session: the app in process and every local server it starts share it.
+os.environ.setdefault("PREDICTION_SIGNING_KEY", secrets.token_urlsafe(48))
 SHIPPED_MANIFEST = ROOT / "models" / "champion.json"
 
 # Real tweets from the airline corpus (CrowdFlower Twitter US Airline Sentiment), one per label.
@@ -31,6 +34,13 @@ def copy_shipped_model(folder: Path) -> Path:
     for path in SHIPPED_MANIFEST.parent.glob("champion.*"):
         shutil.copy(path, folder / path.name)
     return folder / SHIPPED_MANIFEST.name
+
+
+def feedback_on(prediction: dict, text: str, correct: bool, expected_label: str | None = None) -> dict:
+    """The feedback body a client sends about `prediction` (an answer of /api/predict for `text`)."""
+    return {"prediction_id": prediction["prediction_id"], "prediction_token": prediction["prediction_token"],
+            "text": text, "predicted_label": prediction["label"], "correct": correct,
+            **({"expected_label": expected_label} if expected_label else {})}
 
 
 def free_port() -> int:
@@ -79,7 +89,7 @@ class LocalServer:
 def azurite(tmp_path_factory):
     """Azurite's table service on a free port; the app (in process and in the local server) stores feedback
     there through FEEDBACK_STORAGE_CONNECTION_STRING."""
-    from scripts.local_server import start_azurite
+    from scripts.local_server import start_azurite, stop_azurite
     from tweet_sentiment.feedback import azurite_connection_string
 
     port = free_port()
@@ -87,8 +97,7 @@ def azurite(tmp_path_factory):
     connection_string = azurite_connection_string(port=port)
     os.environ["FEEDBACK_STORAGE_CONNECTION_STRING"] = connection_string
     yield connection_string
-    process.terminate()
-    process.wait(timeout=10)
+    stop_azurite(process)
 
 
 @pytest.fixture(scope="session")

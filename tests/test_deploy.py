@@ -16,7 +16,7 @@ import httpx
 import pytest
 from pycep import BicepParser
 
-from tests.conftest import ROOT, IngestionEndpoint, LocalServer, telemetry_environment
+from tests.conftest import ROOT, IngestionEndpoint, LocalServer, feedback_on, telemetry_environment
 
 INFRA = ROOT / "infra"
 VENV_BIN = Path(os.sys.executable).parent
@@ -195,9 +195,8 @@ def test_alert_query_counts_exactly_the_wrong_predictions_users_report(azurite):
             predicted = httpx.post(f"{server.url}/api/predict", json={"text": tweet}).json()
             wrong = index % 2 == 0  # three wrong, two right
             other = next(label for label in predicted["labels"] if label != predicted["label"])
-            answer = httpx.post(f"{server.url}/api/feedback", json={
-                "prediction_id": predicted["prediction_id"], "text": tweet, "predicted_label": predicted["label"],
-                "correct": not wrong, **({"expected_label": other} if wrong else {})})
+            answer = httpx.post(f"{server.url}/api/feedback",
+                                json=feedback_on(predicted, tweet, not wrong, other if wrong else None))
             assert answer.status_code == 202
         deadline = time.monotonic() + 20
         while len([e for e in ingestion.envelopes if e["data"]["baseType"] == "EventData"]) < 10:

@@ -9,6 +9,7 @@ import sys
 import uuid
 
 import azure.functions as func
+from azure.data.tables import TableClient
 
 from tests.conftest import ROOT, free_port
 from training.data import load_tweets
@@ -16,7 +17,11 @@ from tweet_sentiment.feedback import azurite_connection_string
 
 
 def send(feedback_function, **payload) -> None:
-    body = json.dumps({"prediction_id": str(uuid.uuid4()), **payload}).encode()
+    import function_app
+
+    prediction_id = str(uuid.uuid4())
+    token = function_app.signer.sign(prediction_id, payload["predicted_label"], "7", payload["text"])
+    body = json.dumps({"prediction_id": prediction_id, "prediction_token": token, **payload}).encode()
     response = feedback_function(func.HttpRequest(method="POST", url="/api/feedback", body=body, headers={}))
     assert response.status_code == 202
 
@@ -49,3 +54,31 @@ def test_unreachable_storage_says_so(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "is unreachable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_only_verified_readable_feedback_is_exported_and_never_a_partial_file(http_functions, azurite, tmp_path):
+    marker = uuid.uuid4().hex[:8]
+    good = f"@united great crew today {marker}"
+    send(http_functions["feedback"], text=good, predicted_label="positive", correct=True)
+    table = TableClient.from_connection_string(azurite, table_name="feedback")
+    # Rows the service would not write today: no signature (written before tokens), a lone surrogate.
+    for text, signed in ((f"@united forged row {marker}", False), (f"@united \ud800 broken {marker}", True)):
+        row_key = str(uuid.uuid4())
+        table.create_entity({"PartitionKey": row_key[:2], "RowKey": row_key, "text": text, "correct": True,
+                             "predicted_label": "negative", **({"signing_key_id": "abc"} if signed else {})})
+    out = tmp_path / "feedback.csv"
+    result = subprocess.run([sys.executable, "-m", "training", "feedback-export", "--out", str(out)],
+                            cwd=ROOT, env={**os.environ, "FEEDBACK_STORAGE_CONNECTION_STRING": azurite},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "unverified" in result.stdout and "unreadable text" in result.stdout
+    texts = set(load_tweets("csv", out)["text"])
+    assert good in texts and not any(marker in text and text != good for text in texts)
+
+    out.write_text("previous export\n")
+    failed = subprocess.run([sys.executable, "-m", "training", "feedback-export", "--out", str(out),
+                             "--connection-string", azurite_connection_string(port=free_port())],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2
+    assert out.read_text() == "previous export\n"  # untouched, and no temporary file left beside it
+    assert [path.name for path in tmp_path.iterdir()] == ["feedback.csv"]

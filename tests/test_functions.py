@@ -75,9 +75,10 @@ def test_batch_prediction_keeps_the_order(http_functions):
     (b'{"text": "ok", "texts": ["ok"]}', "either 'text'"),
     (b'{"texts": []}', "non-empty list"),
     (b'{"texts": "one"}', "non-empty list"),
-    (b'{"texts": ["ok", 3]}', "'texts[1]' must be a string"),
-    (b'{"texts": ["ok", " "]}', "'texts[1]' must not be empty"),
     (json.dumps({"texts": ["ok"] * 65}).encode(), "65 tweets; the limit is 64"),
+    (b'{"text": "\\ud800 lone surrogate"}', "not valid Unicode text"),
+    (b"[" * 5000 + b"]" * 5000, "must be a JSON object"),
+    (b'{"text": ' + b"9" * 5000 + b"}", "must be a JSON object"),
 ])
 def test_predict_rejects_bad_input(http_functions, raw, message):
     response = post(http_functions["predict"], None, raw)
@@ -92,9 +93,15 @@ def test_predict_rejects_oversized_body(http_functions):
 
 
 def feedback_payload(**changes):
+    """A feedback with a genuine token for its prediction id, text and predicted label, unless `changes`
+    give a token of their own (`...` leaves a field out)."""
     payload = {"prediction_id": str(uuid.uuid4()), "text": NEGATIVE_TWEET, "predicted_label": "positive",
-               "correct": False, "expected_label": "negative"}
-    payload.update(changes)
+               "correct": False, "expected_label": "negative", **changes}
+    try:
+        token = function_app.signer.sign(payload["prediction_id"], payload["predicted_label"], "7", payload["text"])
+    except (AttributeError, TypeError, UnicodeEncodeError):  # a field the test made unusable
+        token = function_app.signer.sign(str(uuid.uuid4()), "negative", "7", NEGATIVE_TWEET)
+    payload.setdefault("prediction_token", token)
     return {key: value for key, value in payload.items() if value is not ...}
 
 
@@ -113,14 +120,18 @@ def test_feedback_is_stored_in_table_storage(http_functions, azurite):
         NEGATIVE_TWEET, "positive", False, "negative")
 
 
-def test_feedback_sent_again_for_a_prediction_replaces_the_first(http_functions, azurite):
+def test_feedback_is_written_once_and_a_retry_is_safe(http_functions, azurite):
     payload = feedback_payload()
     assert post(http_functions["feedback"], payload).status_code == 202
-    corrected = feedback_payload(prediction_id=payload["prediction_id"], expected_label="neutral")
-    assert post(http_functions["feedback"], corrected).status_code == 202
+    assert post(http_functions["feedback"], payload).status_code == 202  # a client retry after a timeout
+    other = {**payload, "expected_label": "neutral"}  # same token: only the claim about the right label changes
+    response = post(http_functions["feedback"], other)
+    assert response.status_code == 409
+    assert "already recorded" in body_of(response)["error"]
     table = TableClient.from_connection_string(azurite, table_name="feedback")
     rows = list(table.query_entities("RowKey eq @id", parameters={"id": payload["prediction_id"]}))
-    assert [row["expected_label"] for row in rows] == ["neutral"]
+    assert [row["expected_label"] for row in rows] == ["negative"]
+    assert rows[0]["model_version"] == "7" and rows[0]["signing_key_id"] == function_app.signer.key_id
 
 
 def test_storage_outage_answers_503_and_keeps_nothing_it_claims(http_functions, monkeypatch):
@@ -129,16 +140,17 @@ def test_storage_outage_answers_503_and_keeps_nothing_it_claims(http_functions, 
     response = post(http_functions["feedback"], feedback_payload())
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
-    assert "feedback not stored, please retry" in body_of(response)["error"]
+    assert "may not be stored: retry in 30 seconds with the same prediction_id" in body_of(response)["error"]
     # Predictions do not depend on storage.
     assert post(http_functions["predict"], {"text": NEGATIVE_TWEET}).status_code == 200
 
 
-def test_unconfigured_storage_says_what_to_set(http_functions, monkeypatch):
+def test_unconfigured_storage_tells_operators_what_to_set(http_functions, monkeypatch, caplog):
     monkeypatch.setattr(function_app, "feedback_store", FeedbackStore(None, "feedback"))
     response = post(http_functions["feedback"], feedback_payload())
     assert response.status_code == 503
-    assert "set FEEDBACK_STORAGE_CONNECTION_STRING" in body_of(response)["error"]
+    assert "FEEDBACK_STORAGE_CONNECTION_STRING" not in body_of(response)["error"]  # settings are not for callers
+    assert "set FEEDBACK_STORAGE_CONNECTION_STRING" in caplog.text
 
 
 def test_feedback_when_right_needs_no_expected_label(http_functions):
@@ -158,6 +170,9 @@ def test_feedback_when_right_needs_no_expected_label(http_functions):
     ({"expected_label": "positive"}, "contradicts 'correct'"),
     ({"correct": True}, "contradicts 'correct'"),
     ({"user": "me"}, "unknown fields ['user']"),
+    ({"prediction_token": ...}, "'prediction_token' is required"),
+    ({"prediction_token": 42}, "'prediction_token' is required"),
+    ({"text": "\ud800 bad"}, "not valid Unicode text"),
 ])
 def test_feedback_rejects_bad_input(http_functions, changes, message):
     response = post(http_functions["feedback"], feedback_payload(**changes))
@@ -174,10 +189,12 @@ def test_health(http_functions):
     assert body["model"]["name"] == "tweet-sentiment" and body["model"]["load_seconds"] >= 0
 
 
-def test_missing_model_is_reported_not_crashed(http_functions, broken_model):
+def test_missing_model_is_reported_not_crashed(http_functions, broken_model, caplog):
     health = get(http_functions["health"])
     assert health.status_code == 503
-    assert "not found: export a model" in body_of(health)["error"]
+    assert "model unavailable" in body_of(health)["error"]
+    assert "/" not in body_of(health)["error"]  # no path for anonymous callers: the log has them
+    assert "not found: export a model" in caplog.text
     predicted = post(http_functions["predict"], {"text": NEGATIVE_TWEET})
     assert predicted.status_code == 503
     assert predicted.headers["Retry-After"] == "30"

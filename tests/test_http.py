@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import NEGATIVE_TWEET, LocalServer
+from tests.conftest import NEGATIVE_TWEET, LocalServer, feedback_on
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,9 @@ def test_readme_curl_example_answers_negative(server):
 
 def test_prediction_then_feedback(server):
     prediction = httpx.post(f"{server.url}/api/predict", json={"text": "@united thanks for nothing"}).json()
-    feedback = httpx.post(f"{server.url}/api/feedback", json={
-        "prediction_id": prediction["prediction_id"], "text": "@united thanks for nothing",
-        "predicted_label": prediction["label"], "correct": prediction["label"] == "negative",
-        **({} if prediction["label"] == "negative" else {"expected_label": "negative"})})
+    right = prediction["label"] == "negative"
+    feedback = httpx.post(f"{server.url}/api/feedback", json=feedback_on(
+        prediction, "@united thanks for nothing", correct=right, expected_label=None if right else "negative"))
     assert feedback.status_code == 202
     assert feedback.json()["status"] == "accepted"
 
@@ -63,8 +62,10 @@ def test_server_without_a_model_answers_503_and_stays_up(tmp_path, azurite):
     try:
         health = httpx.get(f"{running.url}/api/health")
         predicted = httpx.post(f"{running.url}/api/predict", json={"text": NEGATIVE_TWEET})
-        assert health.status_code == 503 and "not found" in health.json()["error"]
+        assert health.status_code == 503 and "model unavailable" in health.json()["error"]
+        assert str(tmp_path) not in health.text and str(tmp_path) not in predicted.text
+        assert "missing.json not found" in running.stop()  # the reason is in the server's log
         assert predicted.status_code == 503 and "model unavailable" in predicted.json()["error"]
-        assert running.process.poll() is None
     finally:
-        running.stop()
+        if running.process.poll() is None:
+            running.stop()

@@ -9,7 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import NEGATIVE_TWEET, IngestionEndpoint, LocalServer, free_port, telemetry_environment
+from tests.conftest import (NEGATIVE_TWEET, IngestionEndpoint, LocalServer, feedback_on, free_port,
+                            telemetry_environment)
 from tweet_sentiment import telemetry
 
 TWEET_WITH_URL = "@united lost my bag again, worst airline ever http://t.co/vhp2GtDWPk"
@@ -27,8 +28,7 @@ def wait_for(condition, seconds: float = 20.0):
 def predict_then_feedback(server: LocalServer) -> tuple[dict, dict]:
     prediction = httpx.post(f"{server.url}/api/predict", json={"text": TWEET_WITH_URL}).json()
     expected = "neutral" if prediction["label"] != "neutral" else "positive"
-    feedback = {"prediction_id": prediction["prediction_id"], "text": TWEET_WITH_URL,
-                "predicted_label": prediction["label"], "correct": False, "expected_label": expected}
+    feedback = feedback_on(prediction, TWEET_WITH_URL, correct=False, expected_label=expected)
     assert httpx.post(f"{server.url}/api/feedback", json=feedback).status_code == 202
     return prediction, feedback
 

@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"exported {export_from_registry(args.store, args.models_dir)}")
         else:
             counts = export_feedback(FeedbackStore(args.connection_string, args.table), args.out)
-            print(f"{args.out}: {counts['written']} labelled tweets ({counts['skipped']} skipped: wrong without "
-                  f"the right label); train on them with --source csv --data-path {args.out}")
+            skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(counts.items()) if reason != "written")
+            print(f"{args.out}: {counts['written']} labelled tweets (skipped: {skipped or 'none'}); "
+                  f"train on them with --source csv --data-path {args.out}")
     except (DataError, TrackingError, ExportError, FeedbackUnavailable, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

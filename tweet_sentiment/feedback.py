@@ -1,7 +1,8 @@
 """Durable feedback: one entity per prediction in Azure Table Storage (Azurite locally and in tests).
 
-The row key is the prediction id, so a client that retries after a timeout writes the same row again
-instead of a duplicate. Feedback is acknowledged only after the write succeeded.
+The row key is the prediction id and a row is written once: a client that retries after a timeout finds its
+own row (accepted again), a different feedback for the same prediction is refused. Feedback is acknowledged
+only after the write succeeded.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import datetime as dt
 import threading
 from typing import Any, Iterator
 
-from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.data.tables import TableClient, UpdateMode
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient
 
 # Azurite's well-known development account (public, documented by Microsoft); table service on port 10002.
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -23,16 +24,33 @@ def azurite_connection_string(host: str = "127.0.0.1", port: int = 10002) -> str
 
 
 class FeedbackUnavailable(RuntimeError):
-    """The feedback could not be stored; the client should retry later."""
+    """The feedback may not be stored; the client should retry with the same prediction later."""
+
+
+class FeedbackConflict(ValueError):
+    """A different feedback was already stored for this prediction: feedback is written once."""
+
+
+# What makes two feedbacks for one prediction the same: a client retry sends exactly these again.
+CONTENT_FIELDS = ("text", "predicted_label", "correct", "expected_label")
 
 
 class FeedbackStore:
-    def __init__(self, connection_string: str | None, table_name: str, timeout_seconds: float = 5.0):
+    """One row per prediction, written once. Each storage call has a short timeout and at most
+    `concurrent_writes` of them wait at a time, so a frozen storage account cannot take the worker's threads
+    from predictions: the others are answered 503 at once."""
+
+    def __init__(self, connection_string: str | None, table_name: str, timeout_seconds: float = 2.0,
+                 concurrent_writes: int = 4):
         self.table_name = table_name
         self._connection_string = connection_string
         self._timeout = timeout_seconds
         self._client: TableClient | None = None
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrent_writes)
+
+    def _unreachable(self, error: Exception) -> FeedbackUnavailable:
+        return FeedbackUnavailable(f"feedback table {self.table_name!r} is unreachable ({type(error).__name__})")
 
     def _table(self) -> TableClient:
         if not self._connection_string:
@@ -42,34 +60,55 @@ class FeedbackStore:
             if self._client is None:
                 try:
                     client = TableClient.from_connection_string(
-                        self._connection_string, table_name=self.table_name, retry_total=1,
+                        self._connection_string, table_name=self.table_name, retry_total=0,
                         connection_timeout=self._timeout, read_timeout=self._timeout)
                 except ValueError as error:
                     raise FeedbackUnavailable(f"feedback storage connection string is invalid ({error})") from error
-                try:
-                    client.create_table()
-                except ResourceExistsError:
-                    pass
-                except AzureError as error:
-                    raise FeedbackUnavailable(f"feedback table {self.table_name!r} is unreachable "
-                                              f"({type(error).__name__})") from error
+                self._create_table(client)
                 self._client = client
             return self._client
 
-    def save(self, entity: dict[str, Any]) -> None:
-        """Store one feedback (`prediction_id` is the key); raises FeedbackUnavailable."""
+    def _create_table(self, client: TableClient) -> None:
+        try:
+            client.create_table()
+        except ResourceExistsError:
+            pass
+        except AzureError as error:
+            raise self._unreachable(error) from error
+
+    def save(self, entity: dict[str, Any]) -> bool:
+        """Store one feedback (`prediction_id` is the key). Returns True when written now, False when the same
+        feedback was already stored (a client retry). Raises FeedbackConflict when a different feedback was
+        stored for this prediction, FeedbackUnavailable when storage does not answer."""
         record = {"PartitionKey": entity["prediction_id"][:2], "RowKey": entity["prediction_id"],
                   "received_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   **{key: value for key, value in entity.items() if value is not None}}
+        if not self._slots.acquire(timeout=0.1):
+            raise FeedbackUnavailable("feedback storage is busy: too many writes are waiting for it")
         try:
-            self._table().upsert_entity(record, mode=UpdateMode.REPLACE)
+            return self._create_once(record)
         except AzureError as error:
-            raise FeedbackUnavailable(f"feedback table {self.table_name!r} is unreachable "
-                                      f"({type(error).__name__})") from error
+            raise self._unreachable(error) from error
+        finally:
+            self._slots.release()
+
+    def _create_once(self, record: dict[str, Any]) -> bool:
+        table = self._table()
+        try:
+            table.create_entity(record)
+            return True
+        except ResourceExistsError:
+            stored = table.get_entity(partition_key=record["PartitionKey"], row_key=record["RowKey"])
+            if all(stored.get(field) == record.get(field) for field in CONTENT_FIELDS):
+                return False
+            raise FeedbackConflict("a different feedback was already recorded for this prediction") from None
+        except ResourceNotFoundError:  # the table was deleted since: create it again, once
+            self._create_table(table)
+            table.create_entity(record)
+            return True
 
     def all(self) -> Iterator[dict[str, Any]]:
         try:
             yield from self._table().list_entities()
         except AzureError as error:
-            raise FeedbackUnavailable(f"feedback table {self.table_name!r} is unreachable "
-                                      f"({type(error).__name__})") from error
+            raise self._unreachable(error) from error

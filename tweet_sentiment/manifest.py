@@ -52,6 +52,7 @@ class Manifest:
         unknown = sorted(set(values) - known)
         if missing or unknown:
             raise ValueError(f"manifest fields missing {missing}, unknown {unknown}")
+        _check_types(values)
         values = dict(values, preprocessing=TextConfig.from_dict(values["preprocessing"]))
         manifest = cls(**values)
         if manifest.input_kind not in INPUT_KINDS:
@@ -75,8 +76,33 @@ class Manifest:
                              "or point SENTIMENT_MODEL_PATH at an exported manifest")
         try:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, RecursionError) as error:
             raise ModelError(f"model manifest {path} is invalid ({error}): re-export the model") from error
+
+
+_STRING_FIELDS = ("name", "version", "created_at", "input_kind", "onnx_file", "onnx_sha256", "mlflow_run_id",
+                  "family")
+
+
+def _check_types(values: dict[str, Any]) -> None:
+    """A manifest is data from a file: check each field's type before anything uses it."""
+    wrong = [name for name in _STRING_FIELDS if not isinstance(values[name], str)]
+    if not isinstance(values["labels"], list) or not all(isinstance(label, str) for label in values["labels"]):
+        wrong.append("labels")
+    if not isinstance(values["preprocessing"], dict):
+        wrong.append("preprocessing")
+    if not isinstance(values["test_metrics"], dict):
+        wrong.append("test_metrics")
+    assets = values.get("assets", {})
+    if not isinstance(assets, dict) or not all(
+            isinstance(asset, dict) and isinstance(asset.get("file"), str) and isinstance(asset.get("sha256"), str)
+            for asset in assets.values()):
+        wrong.append("assets")
+    length = values.get("sequence_length")
+    if length is not None and (type(length) is not int or length < 1):
+        wrong.append("sequence_length")
+    if wrong:
+        raise ValueError(f"fields of the wrong type: {wrong}")
 
 
 def sha256_of(path: Path) -> str:

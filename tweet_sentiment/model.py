@@ -98,8 +98,16 @@ class SentimentModel:
             session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
             raise ModelError(f"ONNX Runtime cannot load {onnx_path} ({error}): re-export the model") from error
-        model = cls(manifest, session, assets)
-        model.probabilities(["warm up"])  # first run loads the lemmatiser tables: not on a user's request
+        try:
+            model = cls(manifest, session, assets)
+            # The first run loads the lemmatiser tables (not on a user's request) and shows the graph's width.
+            warm_up = model.probabilities(["warm up"])
+        except Exception as error:  # a damaged asset fails inside tokenizers, json or ONNX Runtime
+            raise ModelError(f"model {manifest_path} cannot run ({type(error).__name__}: {error}): "
+                             "re-export the model") from error
+        if warm_up.ndim != 2 or warm_up.shape[1] != len(manifest.labels):
+            raise ModelError(f"the ONNX graph of {manifest_path} gives {warm_up.shape[-1]} scores per tweet but "
+                             f"the manifest names {len(manifest.labels)} labels: re-export the model")
         model.load_seconds = time.perf_counter() - started
         return model
 

@@ -26,10 +26,15 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
               "properties": {name: {"type": "number", "minimum": 0, "maximum": 1} for name in labels}}
     model = {"type": "object", "required": ["name", "version"], "additionalProperties": False,
              "properties": {"name": {"type": "string"}, "version": {"type": "string"}}}
+    token = {"type": "string", "minLength": 1,
+             "description": "signed proof of the prediction; send it back with the feedback"}
     prediction = {"type": "object", "additionalProperties": False,
-                  "required": ["label", "scores", "prediction_id", "model"],
+                  "required": ["label", "scores", "prediction_id", "prediction_token", "model"],
                   "properties": {"label": label, "scores": scores, "model": model,
-                                 "prediction_id": {"type": "string", "format": "uuid"}}}
+                                 "prediction_id": {"type": "string", "format": "uuid"}, "prediction_token": token}}
+    refused = {"type": "object", "additionalProperties": False, "required": ["index", "error"],
+               "description": "a tweet of the batch that was refused; the others are classified",
+               "properties": {"index": {"type": "integer", "minimum": 0}, "error": {"type": "string"}}}
     key_required = [{"functionKey": []}, {"functionKeyQuery": []}]
     bad = _error("invalid request: the error says what to correct")
     too_large = _error(f"request body over {settings.max_request_bytes} bytes")
@@ -46,8 +51,12 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
                     {"type": "object", "additionalProperties": False, "required": ["text"],
                      "properties": {"text": tweet}},
                     {"type": "object", "additionalProperties": False, "required": ["texts"],
-                     "properties": {"texts": {"type": "array", "minItems": 1, "maxItems": settings.max_batch,
-                                              "items": tweet}}}]}}}},
+                     "properties": {"texts": {
+                         "type": "array", "minItems": 1, "maxItems": settings.max_batch,
+                         # Any item is taken: one that is not a valid tweet gets its own error entry.
+                         "items": {"description": tweet["description"] + f" ({tweet['minLength']} to "
+                                   f"{tweet['maxLength']} characters, not only spaces)"},
+                         "description": f"at most {settings.max_batch_chars} characters in all"}}}]}}}},
                 "responses": {
                     "200": {"description": "one result for `text`, or `predictions` in request order for `texts`",
                             "content": {"application/json": {"schema": {"oneOf": [
@@ -56,22 +65,31 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
                                                 "labels": {"type": "array", "items": label}}},
                                 {"type": "object", "additionalProperties": False,
                                  "required": ["predictions", "labels", "model"],
-                                 "properties": {"predictions": {"type": "array", "items": prediction},
+                                 "properties": {"predictions": {"type": "array",
+                                                                "items": {"oneOf": [prediction, refused]}},
                                                 "labels": {"type": "array", "items": label}, "model": model}},
                             ]}}}},
-                    "400": bad, "413": too_large, "503": _error("the model cannot be loaded; retry later")}}},
+                    "400": bad, "413": _error(f"request body over {settings.max_request_bytes} bytes, or a batch "
+                                              f"over {settings.max_batch_chars} characters"),
+                    "503": _error("the model cannot be loaded; retry later")}}},
             "/feedback": {"post": {
                 "operationId": "feedback", "summary": "Whether a prediction was right",
                 "security": key_required,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "additionalProperties": False,
                     "required": sorted(FEEDBACK_FIELDS - {"expected_label"}),
-                    "properties": {"prediction_id": {"type": "string", "format": "uuid"}, "text": tweet,
+                    "properties": {"prediction_id": {"type": "string", "format": "uuid"}, "prediction_token": token,
+                                   "text": tweet,
                                    "predicted_label": label, "correct": {"type": "boolean"},
                                    "expected_label": {**label, "description": "the right label, when wrong"}}}}}},
                 "responses": {
-                    "202": _json("FeedbackAccepted", "stored"), "400": bad, "413": too_large,
-                    "503": _error("the feedback could not be stored; retry after Retry-After seconds")}}},
+                    "202": _json("FeedbackAccepted", "stored (or already stored: a retry is safe)"),
+                    "400": bad, "413": too_large,
+                    "403": _error("the token does not prove this feedback: forged, expired, or another tweet, "
+                                  "label or prediction"),
+                    "409": _error("a different feedback was already recorded for this prediction"),
+                    "503": _error("the feedback may not be stored; retry after Retry-After seconds with the "
+                                  "same prediction_id")}}},
             "/health": {"get": {
                 "operationId": "health", "summary": "Model in service", "security": [],
                 "responses": {"200": _json("Health", "the model is loaded"),

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .manifest import ModelError
 from .model import SentimentModel
+from .signing import PredictionSigner, generate_key
+
+logger = logging.getLogger(__name__)
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LABELS = ("negative", "neutral", "positive")
-FEEDBACK_FIELDS = {"prediction_id", "text", "predicted_label", "correct", "expected_label"}
+FEEDBACK_FIELDS = {"prediction_id", "prediction_token", "text", "predicted_label", "correct", "expected_label"}
 PREDICT_FIELDS = {"text", "texts"}
 
 
@@ -29,10 +34,17 @@ class Settings:
     max_tweet_chars: int = 1000
     max_request_bytes: int = 64 * 1024
     max_batch: int = 64
+    max_batch_chars: int = 16_000  # bounds the CPU one request can take: 64 tweets of 250 characters
     model_retry_seconds: float = 30.0
     feedback_retry_seconds: int = 30
     feedback_table: str = "feedback"
-    feedback_connection_string: str | None = None
+    feedback_connection_string: str | None = dataclasses.field(default=None, repr=False)
+    feedback_timeout_seconds: float = 2.0
+    feedback_concurrent_writes: int = 4  # storage calls that may wait at once; the rest answer 503 at once
+    # Secrets: never in repr, hence never in a log line that prints the settings.
+    signing_key: str | None = dataclasses.field(default=None, repr=False)
+    previous_signing_key: str | None = dataclasses.field(default=None, repr=False)
+    token_max_age_days: int = 30
     telemetry_includes_text: bool = False  # tweets are personal data: off unless an operator allows it
 
     @classmethod
@@ -45,10 +57,17 @@ class Settings:
             max_tweet_chars=_positive_int(environ, "MAX_TWEET_CHARS", cls.max_tweet_chars),
             max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_batch=_positive_int(environ, "MAX_BATCH_TWEETS", cls.max_batch),
+            max_batch_chars=_positive_int(environ, "MAX_BATCH_CHARS", cls.max_batch_chars),
             feedback_table=environ.get("FEEDBACK_TABLE", cls.feedback_table),
             # The Function App's own storage account unless a dedicated one is named.
             feedback_connection_string=(environ.get("FEEDBACK_STORAGE_CONNECTION_STRING")
                                         or environ.get("AzureWebJobsStorage") or None),
+            feedback_timeout_seconds=_positive_int(environ, "FEEDBACK_STORAGE_TIMEOUT_SECONDS", 2),
+            feedback_concurrent_writes=_positive_int(environ, "FEEDBACK_CONCURRENT_WRITES",
+                                                     cls.feedback_concurrent_writes),
+            signing_key=environ.get("PREDICTION_SIGNING_KEY") or None,
+            previous_signing_key=environ.get("PREDICTION_SIGNING_KEY_PREVIOUS") or None,
+            token_max_age_days=_positive_int(environ, "PREDICTION_TOKEN_MAX_AGE_DAYS", cls.token_max_age_days),
             telemetry_includes_text=environ.get("TELEMETRY_INCLUDE_TEXT", "false").lower() == "true",
         )
 
@@ -63,15 +82,15 @@ def _positive_int(environ: os._Environ, name: str, default: int) -> int:
 
 
 class ModelHolder:
-    """Loads the model once per worker. A model that fails to load is reported, and retried at most every
-    `retry_seconds`, so a fixed model file is picked up without a restart and a broken one cannot cause a
-    crash loop."""
+    """Loads the model once per worker. A model that fails to load, for any reason, is reported and retried at
+    most every `retry_seconds`, so a fixed model file is picked up without a restart and a broken one cannot
+    cause a crash loop nor a full reload on every request."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self._lock = threading.Lock()
         self._model: SentimentModel | None = None
-        self._error: str | None = None
+        self._error: ModelError | None = None
         self._failed_at = float("-inf")
 
     @property
@@ -89,9 +108,13 @@ class ModelHolder:
                         self._model = SentimentModel.load(self.settings.model_path, self.settings.onnx_threads)
                         self._error = None
                     except ModelError as error:
-                        self._error, self._failed_at = str(error), time.monotonic()
+                        self._error, self._failed_at = error, time.monotonic()
+                    except Exception as error:  # a damaged asset can fail inside any library: same path
+                        self._error = ModelError(f"model {self.settings.model_path} cannot be loaded "
+                                                 f"({type(error).__name__}: {error}): re-export the model")
+                        self._failed_at = time.monotonic()
                 if self._model is None:
-                    raise ModelError(self._error or "model not loaded")
+                    raise self._error or ModelError("model not loaded")
         return self._model
 
 
@@ -103,12 +126,19 @@ class BadRequest(ValueError):
         self.status = status
 
 
+def check_content_length(headers: Mapping[str, str], settings: Settings) -> None:
+    """Refuse a declared oversized body before anything reads it."""
+    declared = headers.get("content-length") or headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
+        raise BadRequest(f"request body is {declared} bytes; the limit is {settings.max_request_bytes}", 413)
+
+
 def parse_json_object(body: bytes, settings: Settings, allowed: set[str]) -> dict[str, Any]:
     if len(body) > settings.max_request_bytes:
         raise BadRequest(f"request body is {len(body)} bytes; the limit is {settings.max_request_bytes}", 413)
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep, integers of 4,301+ digits
         raise BadRequest("request body must be a JSON object") from None
     if not isinstance(payload, dict):
         raise BadRequest("request body must be a JSON object")
@@ -125,6 +155,10 @@ def _tweet(text: Any, field: str, settings: Settings) -> str:
         raise BadRequest(f"field {field} must not be empty")
     if len(text) > settings.max_tweet_chars:
         raise BadRequest(f"field {field} has {len(text)} characters; the limit is {settings.max_tweet_chars}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # JSON lets a lone surrogate through ("\ud800"); storage and CSV cannot hold it
+        raise BadRequest(f"field {field} is not valid Unicode text (it holds a lone surrogate)") from None
     return text
 
 
@@ -134,19 +168,44 @@ def tweet_text(payload: dict[str, Any], settings: Settings) -> str:
     return _tweet(payload["text"], "'text'", settings)
 
 
-def parse_predict(body: bytes, settings: Settings) -> tuple[list[str], bool]:
-    """The tweets to classify, and whether the client sent a batch (`texts`) rather than one `text`."""
+@dataclasses.dataclass(frozen=True)
+class PredictRequest:
+    """The tweets of a request: `texts[i]` is None where tweet i was refused, with its reason in `errors[i]`."""
+
+    texts: list[str | None]
+    errors: dict[int, str]
+    batch: bool
+
+    @property
+    def valid(self) -> list[str]:
+        return [text for text in self.texts if text is not None]
+
+
+def parse_predict(body: bytes, settings: Settings) -> PredictRequest:
+    """One `text`, or a batch of `texts` where each bad tweet is refused alone (malformed bodies fail whole)."""
     payload = parse_json_object(body, settings, PREDICT_FIELDS)
     if "text" in payload and "texts" in payload:
         raise BadRequest("send either 'text' (one tweet) or 'texts' (a batch), not both")
     if "texts" not in payload:
-        return [tweet_text(payload, settings)], False
-    texts = payload["texts"]
-    if not isinstance(texts, list) or not texts:
+        return PredictRequest([tweet_text(payload, settings)], {}, batch=False)
+    items = payload["texts"]
+    if not isinstance(items, list) or not items:
         raise BadRequest("field 'texts' must be a non-empty list of tweets")
-    if len(texts) > settings.max_batch:
-        raise BadRequest(f"field 'texts' has {len(texts)} tweets; the limit is {settings.max_batch}")
-    return [_tweet(text, f"'texts[{index}]'", settings) for index, text in enumerate(texts)], True
+    if len(items) > settings.max_batch:
+        raise BadRequest(f"field 'texts' has {len(items)} tweets; the limit is {settings.max_batch}")
+    texts: list[str | None] = []
+    errors: dict[int, str] = {}
+    for index, item in enumerate(items):
+        try:
+            texts.append(_tweet(item, f"'texts[{index}]'", settings))
+        except BadRequest as error:
+            texts.append(None)
+            errors[index] = str(error)
+    characters = sum(len(text) for text in texts if text is not None)
+    if characters > settings.max_batch_chars:
+        raise BadRequest(f"the batch has {characters} characters; the limit is {settings.max_batch_chars}: "
+                         "split it into smaller batches", 413)
+    return PredictRequest(texts, errors, batch=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,9 +215,10 @@ class Feedback:
     predicted_label: str
     correct: bool
     expected_label: str | None
+    prediction_token: str
 
 
-def parse_feedback(body: bytes, settings: Settings, labels: list[str] | tuple[str, ...]) -> Feedback:
+def parse_feedback(body: bytes, settings: Settings, labels: Sequence[str]) -> Feedback:
     payload = parse_json_object(body, settings, FEEDBACK_FIELDS)
     prediction_id = payload.get("prediction_id")
     if not isinstance(prediction_id, str):
@@ -167,6 +227,10 @@ def parse_feedback(body: bytes, settings: Settings, labels: list[str] | tuple[st
         prediction_id = str(uuid.UUID(prediction_id))
     except ValueError:
         raise BadRequest("field 'prediction_id' must be the UUID that /api/predict returned") from None
+    token = payload.get("prediction_token")
+    if not isinstance(token, str) or not token:
+        raise BadRequest("field 'prediction_token' is required: the token that /api/predict returned with "
+                         "the prediction")
     text = tweet_text(payload, settings)
     predicted = payload.get("predicted_label")
     if predicted not in labels:
@@ -180,5 +244,17 @@ def parse_feedback(body: bytes, settings: Settings, labels: list[str] | tuple[st
     if expected is not None and (expected == predicted) != correct:
         raise BadRequest("field 'expected_label' contradicts 'correct': give the right label when the prediction "
                          "was wrong, and leave it out (or equal to the prediction) when it was right")
-    return Feedback(prediction_id, text, predicted, correct, expected if expected is not None else
-                    (predicted if correct else None))
+    return Feedback(prediction_id, text, predicted, correct,
+                    expected if expected is not None else (predicted if correct else None), token)
+
+
+def prediction_signer(settings: Settings) -> PredictionSigner:
+    """The signer of prediction tokens. Without PREDICTION_SIGNING_KEY (a bare local run) a key is generated
+    for this process only: tokens then stop verifying on restart and on other workers, hence the warning."""
+    key = settings.signing_key
+    if key is None:
+        logger.warning("PREDICTION_SIGNING_KEY is not set: prediction tokens are signed with a key of this process "
+                       "only; set it (a Key Vault reference in Azure) so feedback verifies across workers")
+        key = generate_key()
+    previous = [settings.previous_signing_key] if settings.previous_signing_key else []
+    return PredictionSigner(key, previous, max_age_seconds=settings.token_max_age_days * 86400)
