@@ -48,7 +48,7 @@ def route_prefix() -> str:
 
 # A request whose head or body has not arrived within this time is dropped (408 for a body), so half-sent
 # requests cannot hold connections forever.
-REQUEST_READ_SECONDS = 10.0
+READ_SECONDS = 10.0
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -62,14 +62,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body[:limit + 1])
 
 
-def _endpoint(user_function, body_limit: int):
+def _endpoint(user_function, body_limit: int, read_seconds: float):
     async def endpoint(request: Request) -> Response:
         declared = request.headers.get("content-length", "")
         try:  # a declared oversized body is not read at all: the function refuses it from its headers
             body = b"" if declared.isdigit() and int(declared) > body_limit else await asyncio.wait_for(
-                _read_body(request, body_limit), REQUEST_READ_SECONDS)
+                _read_body(request, body_limit), read_seconds)
         except asyncio.TimeoutError:
-            return JSONResponse({"error": f"the request body did not arrive within {REQUEST_READ_SECONDS:.0f} s"},
+            return JSONResponse({"error": f"the request body did not arrive within {read_seconds:g} s"},
                                 status_code=408, headers={"Connection": "close"})
         http_request = func.HttpRequest(
             method=request.method, url=str(request.url), headers=dict(request.headers),
@@ -89,7 +89,7 @@ def _endpoint(user_function, body_limit: int):
     return endpoint
 
 
-def build(app: func.FunctionApp, body_limit: int) -> Starlette:
+def build(app: func.FunctionApp, body_limit: int, read_seconds: float = READ_SECONDS) -> Starlette:
     """A Starlette app with one route per HTTP-triggered function of `app`; bodies are read up to
     `body_limit` + 1 bytes."""
     prefix = route_prefix().strip("/")
@@ -101,7 +101,7 @@ def build(app: func.FunctionApp, body_limit: int) -> Starlette:
         route = (trigger.route or function.get_function_name()).strip("/")
         methods = [str(getattr(method, "value", method)) for method in trigger.methods or ("GET", "POST")]
         path = "/" + "/".join(part for part in (prefix, route) if part)
-        routes.append(Route(path, _endpoint(function.get_user_function(), body_limit), methods=methods))
+        routes.append(Route(path, _endpoint(function.get_user_function(), body_limit, read_seconds), methods=methods))
     return Starlette(routes=routes, exception_handlers={HTTPException: _json_error})
 
 
@@ -113,11 +113,13 @@ async def _json_error(request: Request, error: HTTPException) -> JSONResponse:
 
 class _HeadDeadlineProtocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, closing a connection whose first request head has not arrived within
-    REQUEST_READ_SECONDS (uvicorn itself waits forever; later requests fall under its keep-alive timeout)."""
+    `read_seconds` (uvicorn itself waits forever; later requests fall under its keep-alive timeout)."""
+
+    read_seconds = READ_SECONDS
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._head_deadline = self.loop.call_later(REQUEST_READ_SECONDS, self._head_too_slow)
+        self._head_deadline = self.loop.call_later(self.read_seconds, self._head_too_slow)
 
     def handle_events(self) -> None:
         super().handle_events()
@@ -195,7 +197,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--azurite", action="store_true", help="start Azurite for the feedback table")
+    parser.add_argument("--read-timeout", type=float, default=READ_SECONDS,
+                        help="seconds a request's head or body may take to arrive (default %(default)s)")
     args = parser.parse_args()
+    _HeadDeadlineProtocol.read_seconds = args.read_timeout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP request at INFO
     for handler in logging.getLogger().handlers:  # telemetry events are for Application Insights, not the console
@@ -215,7 +220,7 @@ def main() -> None:
     try:
         import function_app
 
-        uvicorn.run(build(function_app.app, function_app.settings.max_request_bytes), host=args.host,
+        uvicorn.run(build(function_app.app, function_app.settings.max_request_bytes, args.read_timeout), host=args.host,
                     port=args.port, log_level="info", http=_HeadDeadlineProtocol)
     finally:
         if azurite is not None:

@@ -53,12 +53,12 @@ class LocalServer:
     """scripts/local_server.py in a subprocess, on a free port of 127.0.0.1. Its output goes to a file, not a
     pipe: a pipe nobody reads fills up and blocks the server."""
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "local_server.py"), "--port", str(self.port)],
+            [sys.executable, str(ROOT / "scripts" / "local_server.py"), "--port", str(self.port), *args],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

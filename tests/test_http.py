@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import NEGATIVE_TWEET, LocalServer, feedback_on
+from tests.conftest import NEGATIVE_TWEET, LocalServer, feedback_on, free_port
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +71,68 @@ def test_server_without_a_model_answers_503_and_stays_up(tmp_path, azurite):
     finally:
         if running.process.poll() is None:
             running.stop()
+
+
+@pytest.fixture(scope="module")
+def impatient_server(azurite):
+    """A local server that gives a request's head or body 1 s to arrive."""
+    running = LocalServer(args=("--read-timeout", "1"))
+    yield running
+    running.stop()
+
+
+def raw_exchange(server: LocalServer, data: bytes, wait: float = 5.0) -> bytes:
+    """Send `data` on a new connection and return what the server answers before closing or `wait` seconds."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as connection:
+        connection.sendall(data)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+        return received
+
+
+def test_declared_oversized_body_is_refused_without_being_sent(impatient_server):
+    head = (b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 500000000\r\nConnection: close\r\n\r\n")
+    answer = raw_exchange(impatient_server, head)
+    assert answer.startswith(b"HTTP/1.1 413") and b"the limit is 65536" in answer
+
+
+def test_half_sent_requests_are_dropped(impatient_server):
+    started = time.monotonic()
+    assert raw_exchange(impatient_server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n") == b""
+    body_missing = raw_exchange(impatient_server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                                  b"Content-Length: 100\r\n\r\n{\"text\": ")
+    assert body_missing.startswith(b"HTTP/1.1 408")
+    assert time.monotonic() - started < 5 * 2  # both were closed by the server, not by the client's wait
+
+
+def test_function_keys_never_reach_the_access_log(azurite):
+    running = LocalServer()
+    httpx.get(f"{running.url}/api/health?code=s3cr3t-function-key&x=1")
+    log = running.stop()
+    assert "s3cr3t-function-key" not in log
+    assert "/api/health?code=REDACTED&x=1" in log
+
+
+def test_azurite_keeps_the_last_writes_when_stopped(tmp_path):
+    from azure.data.tables import TableClient
+
+    from scripts.local_server import start_azurite, stop_azurite
+    from tweet_sentiment.feedback import azurite_connection_string
+
+    port = free_port()
+    connection_string = azurite_connection_string(port=port)
+    process = start_azurite(port, tmp_path)
+    table = TableClient.from_connection_string(connection_string, table_name="feedback")
+    table.create_table()
+    table.create_entity({"PartitionKey": "p", "RowKey": "written-just-before-stop"})
+    stop_azurite(process)
+    process = start_azurite(port, tmp_path)
+    try:
+        assert table.get_entity("p", "written-just-before-stop")["RowKey"] == "written-just-before-stop"
+    finally:
+        stop_azurite(process)

@@ -89,3 +89,18 @@ def test_function_key_is_kept_in_the_session_and_sent(server, page):
     assert request.value.headers["x-functions-key"] == "secret-key"
     page.reload()
     assert page.get_by_label("Function key").input_value() == "secret-key"
+
+
+def test_page_runs_under_its_content_security_policy(server, page):
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    response = page.goto(f"{server.url}/api/ui")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'sha256-" in policy and "'unsafe-inline'" not in policy
+    assert response.headers["x-frame-options"] == "DENY"
+    page.get_by_label("Tweet").fill("@JetBlue thank you so much, amazing crew!")
+    page.get_by_role("button", name="Predict").click()
+    expect(page.locator("#label")).to_have_text("positive")
+    expect(page.get_by_role("progressbar")).to_have_count(3)
+    assert violations == []
