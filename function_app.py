@@ -7,7 +7,8 @@ POST /api/feedback      {"prediction_id", "prediction_token", "text", "predicted
 GET  /api/health        -> 200 model details, or 503 with the reason
 GET  /api/ui            -> the "Tweet Sentiment Prediction" page
 GET  /api/openapi.json  -> OpenAPI 3 description of the above
-predict and feedback need a function key in Azure; the others are anonymous.
+POST /api/staff/predict, /api/staff/feedback  the same, for the page: staff signed in with Entra ID in Azure
+predict and feedback need a function key in Azure; the staff routes need sign-in; the others are anonymous.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ settings = Settings.from_environment()
 telemetry_mode = telemetry.configure()
 model_holder = ModelHolder(settings)  # one model per worker process, loaded on first use
 feedback_store = FeedbackStore(settings.feedback_connection_string, settings.feedback_table,
-                               settings.feedback_timeout_seconds, settings.feedback_concurrent_writes)
+                               settings.feedback_timeout_seconds, settings.feedback_concurrent_writes,
+                               table_endpoint=settings.feedback_table_endpoint)
 signer = prediction_signer(settings)
 UI_PAGE = resources.files("tweet_sentiment").joinpath("ui.html").read_bytes()
 UI_HEADERS = page_headers(UI_PAGE)
@@ -83,8 +85,18 @@ def _body(req: func.HttpRequest) -> bytes:
     return req.get_body()
 
 
-@app.route(route="predict", methods=["POST"])
-def predict(req: func.HttpRequest) -> func.HttpResponse:
+def _warm_up() -> None:
+    """Load the model when the worker starts (the host imports this module then), not on a user's request."""
+    try:
+        model_holder.get()
+    except ModelError as error:
+        logger.error("model not loaded at start: %s", error)
+
+
+_warm_up()
+
+
+def _predict(req: func.HttpRequest) -> func.HttpResponse:
     try:
         request = parse_predict(_body(req), settings)
         model = model_holder.get()
@@ -122,8 +134,7 @@ def _caller(req: func.HttpRequest) -> str | None:
     return req.headers.get("x-ms-client-principal-name") or None
 
 
-@app.route(route="feedback", methods=["POST"])
-def feedback(req: func.HttpRequest) -> func.HttpResponse:
+def _feedback(req: func.HttpRequest) -> func.HttpResponse:
     try:
         received = parse_feedback(_body(req), settings, _labels())
         proof = signer.verify(received.prediction_token, received.prediction_id, received.predicted_label,
@@ -151,6 +162,35 @@ def feedback(req: func.HttpRequest) -> func.HttpResponse:
             "correct": received.correct, "expected_label": received.expected_label,
             "model_version": proof.model_version, "text": _tweet_for_telemetry(received.text)})
     return _json({"status": "accepted", "feedback_id": received.prediction_id}, 202)
+
+
+# Social tools: function keys.
+@app.route(route="predict", methods=["POST"])
+def predict(req: func.HttpRequest) -> func.HttpResponse:
+    return _predict(req)
+
+
+@app.route(route="feedback", methods=["POST"])
+def feedback(req: func.HttpRequest) -> func.HttpResponse:
+    return _feedback(req)
+
+
+# Staff on the page: signed in with Microsoft Entra ID by App Service authentication, which guards these routes
+# in Azure and passes who signed in as x-ms-client-principal-* headers (it removes any a client sends).
+def _staff_only(req: func.HttpRequest) -> func.HttpResponse | None:
+    if settings.staff_sign_in_required and not req.headers.get("x-ms-client-principal-id"):
+        return _error("sign in with your Air Paradis account to use this page", 401)
+    return None
+
+
+@app.route(route="staff/predict", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def staff_predict(req: func.HttpRequest) -> func.HttpResponse:
+    return _staff_only(req) or _predict(req)
+
+
+@app.route(route="staff/feedback", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def staff_feedback(req: func.HttpRequest) -> func.HttpResponse:
+    return _staff_only(req) or _feedback(req)
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

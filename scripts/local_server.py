@@ -164,15 +164,16 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_azurite(port: int, location: Path) -> subprocess.Popen:
-    """Azurite's table service on 127.0.0.1:`port`, storing its data in `location`; waits until it listens."""
+def start_azurite(port: int, location: Path, options: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Azurite's table service on 127.0.0.1:`port`, storing its data in `location`, with extra command-line
+    `options` (HTTPS and OAuth, say); waits until it listens."""
     binary = APP_ROOT / "node_modules" / ".bin" / "azurite-table"
     if not binary.exists():
         raise SystemExit(f"{binary} not found: run `npm ci` in {APP_ROOT} (make serve and make test do)")
     location.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen([str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port),
                                 "--location", str(location), "--silent", "--skipApiVersionCheck",
-                                "--disableTelemetry"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                "--disableTelemetry", *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while not _listening(port):
         if process.poll() is not None or time.monotonic() > deadline:

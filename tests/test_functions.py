@@ -150,7 +150,7 @@ def test_unconfigured_storage_tells_operators_what_to_set(http_functions, monkey
     response = post(http_functions["feedback"], feedback_payload())
     assert response.status_code == 503
     assert "FEEDBACK_STORAGE_CONNECTION_STRING" not in body_of(response)["error"]  # settings are not for callers
-    assert "set FEEDBACK_STORAGE_CONNECTION_STRING" in caplog.text
+    assert "set FEEDBACK_TABLE_ENDPOINT" in caplog.text
 
 
 def test_feedback_when_right_needs_no_expected_label(http_functions):

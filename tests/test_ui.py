@@ -78,17 +78,32 @@ def test_keyboard_only_and_errors_are_announced(server, page):
     expect(page.get_by_role("status")).to_have_text("Thank you: your feedback was recorded.")
 
 
-def test_function_key_is_kept_in_the_session_and_sent(server, page):
-    page.goto(f"{server.url}/api/ui")
-    page.get_by_text("Function key (needed in Azure)").click()
-    page.get_by_label("Function key").fill("secret-key")
-    page.get_by_label("Function key").dispatch_event("change")
-    with page.expect_request("**/api/predict") as request:
-        page.get_by_label("Tweet").fill("@united on time today")
+@pytest.fixture(scope="module")
+def signed_in_server(azurite):
+    """The local server as in Azure with staff sign-in: the staff routes need App Service authentication's
+    principal headers."""
+    running = LocalServer(env={**os.environ, "STAFF_SIGN_IN_REQUIRED": "true"})
+    yield running
+    running.stop()
+
+
+def test_staff_sign_in_guards_the_page_calls_and_names_the_caller(signed_in_server, page, azurite):
+    page.goto(f"{signed_in_server.url}/api/ui")
+    assert page.get_by_label("Function key").count() == 0  # staff sign in; nobody types a key
+    page.get_by_label("Tweet").fill(TWEET)
+    page.get_by_role("button", name="Predict").click()
+    expect(page.get_by_role("alert")).to_contain_text("sign-in has expired")
+    # What App Service authentication adds to each request once a member of staff has signed in.
+    page.set_extra_http_headers({"x-ms-client-principal-id": "5f1b-staff", "x-ms-client-principal-name":
+                                 "agent@airparadis.example"})
+    with page.expect_request("**/api/staff/predict"):
         page.get_by_role("button", name="Predict").click()
-    assert request.value.headers["x-functions-key"] == "secret-key"
-    page.reload()
-    assert page.get_by_label("Function key").input_value() == "secret-key"
+    expect(page.locator("#label")).to_have_text("negative")
+    page.get_by_role("button", name="Yes").click()
+    expect(page.get_by_role("status")).to_have_text("Thank you: your feedback was recorded.")
+    table = TableClient.from_connection_string(azurite, table_name="feedback")
+    stored = [row for row in table.list_entities() if row["text"] == TWEET and row.get("caller")]
+    assert [row["caller"] for row in stored] == ["agent@airparadis.example"]
 
 
 def test_page_runs_under_its_content_security_policy(server, page):

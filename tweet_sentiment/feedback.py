@@ -38,12 +38,16 @@ CONTENT_FIELDS = ("text", "predicted_label", "correct", "expected_label")
 class FeedbackStore:
     """One row per prediction, written once. Each storage call has a short timeout and at most
     `concurrent_writes` of them wait at a time, so a frozen storage account cannot take the worker's threads
-    from predictions: the others are answered 503 at once."""
+    from predictions: the others are answered 503 at once.
+
+    In Azure the store connects to `table_endpoint` with the app's managed identity (DefaultAzureCredential);
+    a connection string is used only where one is given (Azurite locally and in tests)."""
 
     def __init__(self, connection_string: str | None, table_name: str, timeout_seconds: float = 2.0,
-                 concurrent_writes: int = 4):
+                 concurrent_writes: int = 4, table_endpoint: str | None = None):
         self.table_name = table_name
         self._connection_string = connection_string
+        self._endpoint = table_endpoint
         self._timeout = timeout_seconds
         self._client: TableClient | None = None
         self._lock = threading.Lock()
@@ -52,18 +56,28 @@ class FeedbackStore:
     def _unreachable(self, error: Exception) -> FeedbackUnavailable:
         return FeedbackUnavailable(f"feedback table {self.table_name!r} is unreachable ({type(error).__name__})")
 
+    def _connect(self) -> TableClient:
+        options: dict[str, Any] = {"table_name": self.table_name, "retry_total": 0,
+                                   "connection_timeout": self._timeout, "read_timeout": self._timeout}
+        try:
+            if self._connection_string:
+                return TableClient.from_connection_string(self._connection_string, **options)
+            from azure.identity import DefaultAzureCredential  # only the identity path needs it
+
+            # Managed identity in Azure; a developer's `az login` elsewhere. Token requests fail fast too.
+            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True,
+                                                connection_timeout=self._timeout, retry_total=0)
+            return TableClient(endpoint=str(self._endpoint), credential=credential, **options)
+        except ValueError as error:
+            raise FeedbackUnavailable(f"feedback storage setting is invalid ({error})") from error
+
     def _table(self) -> TableClient:
-        if not self._connection_string:
-            raise FeedbackUnavailable("feedback storage is not configured: set FEEDBACK_STORAGE_CONNECTION_STRING "
-                                      "or AzureWebJobsStorage to a storage account connection string")
+        if not self._connection_string and not self._endpoint:
+            raise FeedbackUnavailable("feedback storage is not configured: set FEEDBACK_TABLE_ENDPOINT (managed "
+                                      "identity) or FEEDBACK_STORAGE_CONNECTION_STRING (Azurite, local runs)")
         with self._lock:
             if self._client is None:
-                try:
-                    client = TableClient.from_connection_string(
-                        self._connection_string, table_name=self.table_name, retry_total=0,
-                        connection_timeout=self._timeout, read_timeout=self._timeout)
-                except ValueError as error:
-                    raise FeedbackUnavailable(f"feedback storage connection string is invalid ({error})") from error
+                client = self._connect()
                 self._create_table(client)
                 self._client = client
             return self._client
@@ -87,7 +101,7 @@ class FeedbackStore:
             raise FeedbackUnavailable("feedback storage is busy: too many writes are waiting for it")
         try:
             return self._create_once(record)
-        except AzureError as error:
+        except AzureError as error:  # a refused token (ClientAuthenticationError) included
             raise self._unreachable(error) from error
         finally:
             self._slots.release()

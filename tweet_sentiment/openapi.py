@@ -38,7 +38,7 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
     key_required = [{"functionKey": []}, {"functionKeyQuery": []}]
     bad = _error("invalid request: the error says what to correct")
     too_large = _error(f"request body over {settings.max_request_bytes} bytes")
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "Air Paradis tweet sentiment", "version": "1.0.0",
                  "description": "Sentiment of tweets about the airline, and users' feedback on it."},
@@ -121,3 +121,11 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
             },
         },
     }
+    paths = document["paths"]
+    for name in ("predict", "feedback"):  # the page's routes: staff sign-in instead of a function key
+        operation = {**paths[f"/{name}"]["post"], "operationId": f"staff_{name}", "security": [],
+                     "description": "For the page: in Azure, App Service authentication requires a Microsoft Entra ID "
+                                    "sign-in (401 without one)."}
+        operation["responses"] = {**operation["responses"], "401": _error("sign-in required (Azure)")}
+        paths[f"/staff/{name}"] = {"post": operation}
+    return document

@@ -39,12 +39,14 @@ class Settings:
     feedback_retry_seconds: int = 30
     feedback_table: str = "feedback"
     feedback_connection_string: str | None = dataclasses.field(default=None, repr=False)
+    feedback_table_endpoint: str | None = None  # Azure: the account's table endpoint, reached with the identity
     feedback_timeout_seconds: float = 2.0
     feedback_concurrent_writes: int = 4  # storage calls that may wait at once; the rest answer 503 at once
     # Secrets: never in repr, hence never in a log line that prints the settings.
     signing_key: str | None = dataclasses.field(default=None, repr=False)
     previous_signing_key: str | None = dataclasses.field(default=None, repr=False)
     token_max_age_days: int = 30
+    staff_sign_in_required: bool = False  # Azure with Entra ID sign-in: the staff routes need a signed-in user
     telemetry_includes_text: bool = False  # tweets are personal data: off unless an operator allows it
 
     @classmethod
@@ -62,14 +64,27 @@ class Settings:
             # The Function App's own storage account unless a dedicated one is named.
             feedback_connection_string=(environ.get("FEEDBACK_STORAGE_CONNECTION_STRING")
                                         or environ.get("AzureWebJobsStorage") or None),
+            feedback_table_endpoint=environ.get("FEEDBACK_TABLE_ENDPOINT") or None,
             feedback_timeout_seconds=_positive_int(environ, "FEEDBACK_STORAGE_TIMEOUT_SECONDS", 2),
             feedback_concurrent_writes=_positive_int(environ, "FEEDBACK_CONCURRENT_WRITES",
                                                      cls.feedback_concurrent_writes),
-            signing_key=environ.get("PREDICTION_SIGNING_KEY") or None,
-            previous_signing_key=environ.get("PREDICTION_SIGNING_KEY_PREVIOUS") or None,
+            signing_key=_secret(environ, "PREDICTION_SIGNING_KEY"),
+            previous_signing_key=_secret(environ, "PREDICTION_SIGNING_KEY_PREVIOUS"),
+            staff_sign_in_required=environ.get("STAFF_SIGN_IN_REQUIRED", "false").lower() == "true",
             token_max_age_days=_positive_int(environ, "PREDICTION_TOKEN_MAX_AGE_DAYS", cls.token_max_age_days),
             telemetry_includes_text=environ.get("TELEMETRY_INCLUDE_TEXT", "false").lower() == "true",
         )
+
+
+def _secret(environ: Mapping[str, str], name: str) -> str | None:
+    """A secret setting. A Key Vault reference that App Service could not resolve arrives as its own text
+    ("@Microsoft.KeyVault(...)"), which is public: it is treated as missing, never used as a key."""
+    value = environ.get(name) or None
+    if value is not None and value.startswith("@Microsoft.KeyVault("):
+        logger.error("app setting %s is an unresolved Key Vault reference: check the app's identity has the "
+                     "Key Vault Secrets User role and that the secret exists", name)
+        return None
+    return value
 
 
 def _positive_int(environ: os._Environ, name: str, default: int) -> int:
