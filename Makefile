@@ -1,6 +1,7 @@
 # Two entry points on a fresh machine (Debian, Python 3.11, Node.js with npm, GNU make):
 #   make serve   set up and serve the API on http://127.0.0.1:7071 with the shipped model (Azurite for feedback)
-#   make test    set up everything (serving, training, test tools, Azurite, Chromium) and run the test suite
+#   make test    set up everything (serving, training, test tools, Azurite, Chromium), lint, run every test tier
+# While working: make lint, make test-fast (unit tier: serving and dev requirements only).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,15 +9,18 @@ PORT ?= 7071
 # The browser the page test drives; any Chromium-based one (e.g. /usr/bin/google-chrome on GitHub runners).
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: serve test train benchmark clean
+.PHONY: serve test test-fast lint train benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # A stamp per requirements set: pip runs again only when a requirements file changes.
-$(VENV)/.serve: requirements.txt requirements-dev.txt | $(BIN)/python
+# The project itself is installed editable (no dependencies: the pinned files above carry them), so that
+# tweet_sentiment, training and function_app import from anywhere.
+$(VENV)/.serve: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
 	touch $@
 
 $(VENV)/.train: training/requirements.txt $(VENV)/.serve
@@ -36,8 +40,16 @@ node_modules/.bin/azurite-table: package.json package-lock.json
 serve: $(VENV)/.serve node_modules/.bin/azurite-table
 	$(BIN)/python scripts/local_server.py --port $(PORT) --azurite
 
-test: $(VENV)/.train node_modules/.bin/azurite-table $(CHROMIUM)
+lint: $(VENV)/.serve
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: $(VENV)/.train node_modules/.bin/azurite-table $(CHROMIUM) lint
 	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.serve
+	$(BIN)/python -m pytest -m unit
 
 train: $(VENV)/.train
 	$(BIN)/python -m training train

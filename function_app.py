@@ -1,7 +1,8 @@
 """Air Paradis tweet sentiment: Azure Functions app (Python v2 programming model).
 
-POST /api/predict       {"text": "..."} or {"texts": [...]}  -> 200 label, scores, model, prediction_id, prediction_token
-                        (each; in a batch a refused tweet gets {"index", "error"} and the others are classified)
+POST /api/predict       {"text": "..."} or {"texts": [...]}
+                        -> 200 label, scores, model, prediction_id, prediction_token (each; in a batch a refused
+                        tweet gets {"index", "error"} and the others are classified)
 POST /api/feedback      {"prediction_id", "prediction_token", "text", "predicted_label", "correct", "expected_label"?}
                         -> 202 once stored (403 for a token that does not prove it, 409 for a different second one)
 GET  /api/health        -> 200 model details, or 503 with the reason
@@ -18,6 +19,7 @@ import logging
 import time
 import uuid
 from importlib import resources
+from typing import Any
 
 import azure.functions as func
 
@@ -29,23 +31,27 @@ from tweet_sentiment.service import (
     DEFAULT_LABELS,
     BadRequest,
     ModelHolder,
-    Settings,
     check_content_length,
     parse_feedback,
     parse_predict,
     prediction_signer,
 )
+from tweet_sentiment.settings import Settings
 from tweet_sentiment.signing import TokenRejected
 
 logger = logging.getLogger("tweet_sentiment")
 logger.setLevel(logging.INFO)
 
 settings = Settings.from_environment()
-telemetry_mode = telemetry.configure()
+telemetry_mode = telemetry.configure(settings)
 model_holder = ModelHolder(settings)  # one model per worker process, loaded on first use
-feedback_store = FeedbackStore(settings.feedback_connection_string, settings.feedback_table,
-                               settings.feedback_timeout_seconds, settings.feedback_concurrent_writes,
-                               table_endpoint=settings.feedback_table_endpoint)
+feedback_store = FeedbackStore(
+    settings.feedback_connection_string,
+    settings.feedback_table,
+    settings.feedback_timeout_seconds,
+    settings.feedback_concurrent_writes,
+    table_endpoint=settings.feedback_table_endpoint,
+)
 signer = prediction_signer(settings)
 UI_PAGE = resources.files("tweet_sentiment").joinpath("ui.html").read_bytes()
 UI_HEADERS = page_headers(UI_PAGE)
@@ -55,9 +61,13 @@ MODEL_UNAVAILABLE = "model unavailable: the service cannot load its model right 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 
-def _json(payload: dict, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json",
-                             headers={**JSON_HEADERS, **(headers or {})})
+def _json(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(payload),
+        status_code=status,
+        mimetype="application/json",
+        headers={**JSON_HEADERS, **(headers or {})},
+    )
 
 
 def _error(message: str, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -109,21 +119,34 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
     latency_ms = (time.perf_counter() - started) * 1000
     version = model.manifest.version
     about_model = {"name": model.manifest.name, "version": version}
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
     for index, text in enumerate(request.texts):
         if text is None:
             results.append({"index": index, "error": request.errors[index]})
             continue
         prediction = next(predictions)
         prediction_id = str(uuid.uuid4())
-        results.append({"label": prediction.label, "scores": prediction.scores, "prediction_id": prediction_id,
-                        "prediction_token": signer.sign(prediction_id, prediction.label, version, text),
-                        "model": about_model})
-        telemetry.emit("prediction", {
-            "prediction_id": prediction_id, "predicted_label": prediction.label,
-            "scores": json.dumps(prediction.scores), "model_version": version,
-            "latency_ms": round(latency_ms / len(request.valid), 3), "batch_size": len(request.valid),
-            "text": _tweet_for_telemetry(text)})
+        results.append(
+            {
+                "label": prediction.label,
+                "scores": prediction.scores,
+                "prediction_id": prediction_id,
+                "prediction_token": signer.sign(prediction_id, prediction.label, version, text),
+                "model": about_model,
+            }
+        )
+        telemetry.emit(
+            "prediction",
+            {
+                "prediction_id": prediction_id,
+                "predicted_label": prediction.label,
+                "scores": json.dumps(prediction.scores),
+                "model_version": version,
+                "latency_ms": round(latency_ms / len(request.valid), 3),
+                "batch_size": len(request.valid),
+                "text": _tweet_for_telemetry(text),
+            },
+        )
     if request.batch:
         return _json({"predictions": results, "labels": model.labels, "model": about_model})
     return _json({**results[0], "labels": model.labels})
@@ -137,30 +160,50 @@ def _caller(req: func.HttpRequest) -> str | None:
 def _feedback(req: func.HttpRequest) -> func.HttpResponse:
     try:
         received = parse_feedback(_body(req), settings, _labels())
-        proof = signer.verify(received.prediction_token, received.prediction_id, received.predicted_label,
-                              received.text)
+        proof = signer.verify(
+            received.prediction_token, received.prediction_id, received.predicted_label, received.text
+        )
     except BadRequest as error:
         return _error(str(error), error.status)
     except TokenRejected as error:
         return _error(str(error), 403)
     try:
-        written = feedback_store.save({"prediction_id": received.prediction_id, "text": received.text,
-                             "predicted_label": received.predicted_label, "correct": received.correct,
-                             "expected_label": received.expected_label, "model_version": proof.model_version,
-                             "predicted_at": proof.issued_at, "signing_key_id": proof.key_id,
-                             "caller": _caller(req)})
+        written = feedback_store.save(
+            {
+                "prediction_id": received.prediction_id,
+                "text": received.text,
+                "predicted_label": received.predicted_label,
+                "correct": received.correct,
+                "expected_label": received.expected_label,
+                "model_version": proof.model_version,
+                "predicted_at": proof.issued_at,
+                "signing_key_id": proof.key_id,
+                "caller": _caller(req),
+            }
+        )
     except FeedbackConflict as error:
         return _error(f"{error}: feedback is recorded once per prediction", 409)
     except FeedbackUnavailable as error:
         logger.error("feedback %s may not be stored: %s", received.prediction_id, error)
         retry = str(settings.feedback_retry_seconds)
-        return _error(f"feedback may not be stored: retry in {retry} seconds with the same prediction_id and "
-                      "prediction_token (a retry never records it twice)", 503, {"Retry-After": retry})
+        return _error(
+            f"feedback may not be stored: retry in {retry} seconds with the same prediction_id and "
+            "prediction_token (a retry never records it twice)",
+            503,
+            {"Retry-After": retry},
+        )
     if written:  # a client retry of the same feedback is acknowledged again, and counted once
-        telemetry.emit("feedback", {
-            "prediction_id": received.prediction_id, "predicted_label": received.predicted_label,
-            "correct": received.correct, "expected_label": received.expected_label,
-            "model_version": proof.model_version, "text": _tweet_for_telemetry(received.text)})
+        telemetry.emit(
+            "feedback",
+            {
+                "prediction_id": received.prediction_id,
+                "predicted_label": received.predicted_label,
+                "correct": received.correct,
+                "expected_label": received.expected_label,
+                "model_version": proof.model_version,
+                "text": _tweet_for_telemetry(received.text),
+            },
+        )
     return _json({"status": "accepted", "feedback_id": received.prediction_id}, 202)
 
 
@@ -201,10 +244,19 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         logger.error("health: model unavailable: %s", error)
         return _json({"status": "unavailable", "error": MODEL_UNAVAILABLE}, 503)
     manifest = model.manifest
-    return _json({"status": "ok", "model": {"name": manifest.name, "version": manifest.version,
-                                            "family": manifest.family, "labels": manifest.labels,
-                                            "created_at": manifest.created_at,
-                                            "load_seconds": round(model.load_seconds, 4)}})
+    return _json(
+        {
+            "status": "ok",
+            "model": {
+                "name": manifest.name,
+                "version": manifest.version,
+                "family": manifest.family,
+                "labels": manifest.labels,
+                "created_at": manifest.created_at,
+                "load_seconds": round(model.load_seconds, 4),
+            },
+        }
+    )
 
 
 @app.route(route="ui", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

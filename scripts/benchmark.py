@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-APP_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(APP_ROOT))
+from tweet_sentiment.model import SentimentModel
 
-from tweet_sentiment.model import SentimentModel  # noqa: E402
+APP_ROOT = Path(__file__).resolve().parent.parent
 
 # Tweets in the style of the airline corpus, of different lengths.
 TWEETS = [
@@ -44,7 +43,8 @@ TWEETS = [
 
 
 def percentiles(timings_ms: list[float]) -> tuple[float, float, float]:
-    return tuple(float(np.percentile(timings_ms, q)) for q in (50, 95, 99))
+    p50, p95, p99 = (float(np.percentile(timings_ms, q)) for q in (50, 95, 99))
+    return p50, p95, p99
 
 
 def in_process(manifest: Path, iterations: int) -> list[tuple[str, str]]:
@@ -87,8 +87,11 @@ def start_server(port: int) -> tuple[subprocess.Popen, float]:
     import httpx
 
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, str(APP_ROOT / "scripts" / "local_server.py"), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(APP_ROOT / "scripts" / "local_server.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while True:
         try:
             answer = httpx.post(f"http://127.0.0.1:{port}/api/predict", json={"text": TWEETS[0]}, timeout=5)
@@ -103,28 +106,52 @@ def start_server(port: int) -> tuple[subprocess.Popen, float]:
 
 def hey(url: str, requests: int, concurrency: int) -> dict[str, str]:
     body = json.dumps({"text": TWEETS[1]})
-    output = subprocess.run(["hey", "-n", str(requests), "-c", str(concurrency), "-m", "POST",
-                             "-T", "application/json", "-d", body, url],
-                            capture_output=True, text=True, check=True, timeout=600).stdout
+    output = subprocess.run(
+        ["hey", "-n", str(requests), "-c", str(concurrency), "-m", "POST", "-T", "application/json", "-d", body, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
     # hey sends requests // concurrency per worker; count what was answered, and every failure.
     codes = {code: int(count) for code, count in re.findall(r"\[(\d+)\]\s+(\d+) responses", output)}
     error_section = output.split("Error distribution:", 1)[1] if "Error distribution:" in output else ""
     failures = sum(int(count) for count in re.findall(r"^\s+\[(\d+)\]\s", error_section, re.M))
     errors = sum(count for code, count in codes.items() if code != "200") + failures
-    quantile = {q: float(re.search(rf"{q}% in ([\d.]+) secs", output).group(1)) * 1000 for q in (50, 99)}
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    return {"concurrency": str(concurrency), "requests": str(sum(codes.values()) + failures),
-            "requests/s": f"{rps:.0f}",
-            "p50 ms": f"{quantile[50]:.1f}", "p99 ms": f"{quantile[99]:.1f}", "errors": str(errors)}
+    quantile = {q: float(_found(rf"{q}% in ([\d.]+) secs", output)) * 1000 for q in (50, 99)}
+    rps = float(_found(r"Requests/sec:\s+([\d.]+)", output))
+    return {
+        "concurrency": str(concurrency),
+        "requests": str(sum(codes.values()) + failures),
+        "requests/s": f"{rps:.0f}",
+        "p50 ms": f"{quantile[50]:.1f}",
+        "p99 ms": f"{quantile[99]:.1f}",
+        "errors": str(errors),
+    }
+
+
+def _found(pattern: str, output: str) -> str:
+    match = re.search(pattern, output)
+    if match is None:
+        raise SystemExit(f"`hey` printed no {pattern!r}: {output[-500:]}")
+    return match.group(1)
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     import onnxruntime
 
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"onnxruntime {onnxruntime.__version__}, {platform.system()} {platform.release()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"onnxruntime {onnxruntime.__version__}, {platform.system()} {platform.release()}"
+    )
 
 
 def main() -> None:
@@ -135,8 +162,10 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"Machine: {machine()}")
-    print(f"Model: {args.manifest.relative_to(APP_ROOT) if args.manifest.is_relative_to(APP_ROOT) else args.manifest}"
-          f" ({json.loads(args.manifest.read_text())['family']}, ONNX Runtime, 1 intra-op thread)\n")
+    print(
+        f"Model: {args.manifest.relative_to(APP_ROOT) if args.manifest.is_relative_to(APP_ROOT) else args.manifest}"
+        f" ({json.loads(args.manifest.read_text())['family']}, ONNX Runtime, 1 intra-op thread)\n"
+    )
     print("| in process | figure |\n|---|---|")
     for name, value in in_process(args.manifest, args.iterations):
         print(f"| {name} | {value} |")
@@ -146,8 +175,10 @@ def main() -> None:
     port = free_port()
     process, cold_start = start_server(port)
     try:
-        print(f"\nHTTP: local server (uvicorn, 1 process) on 127.0.0.1, load from `hey`, POST /api/predict "
-              f"with one tweet. Cold start, process start to first answer: {cold_start:.2f} s\n")
+        print(
+            f"\nHTTP: local server (uvicorn, 1 process) on 127.0.0.1, load from `hey`, POST /api/predict "
+            f"with one tweet. Cold start, process start to first answer: {cold_start:.2f} s\n"
+        )
         rows = [hey(f"http://127.0.0.1:{port}/api/predict", args.requests, concurrency) for concurrency in (1, 16, 64)]
         print("| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]))
         for row in rows:

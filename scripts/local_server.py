@@ -25,18 +25,18 @@ import sys
 import time
 from pathlib import Path
 
-APP_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(APP_ROOT))
+import azure.functions as func
+import uvicorn
+from azure.functions.decorators.http import HttpTrigger
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-import azure.functions as func  # noqa: E402
-import uvicorn  # noqa: E402
-from starlette.applications import Starlette  # noqa: E402
-from starlette.concurrency import run_in_threadpool  # noqa: E402
-from starlette.exceptions import HTTPException  # noqa: E402
-from starlette.requests import Request  # noqa: E402
-from starlette.responses import JSONResponse, Response  # noqa: E402
-from starlette.routing import Route  # noqa: E402
-from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: E402
+APP_ROOT = Path(__file__).resolve().parent.parent
 
 logger = logging.getLogger("local_server")
 
@@ -59,21 +59,32 @@ async def _read_body(request: Request, limit: int) -> bytes:
         body += chunk
         if len(body) > limit:
             break
-    return bytes(body[:limit + 1])
+    return bytes(body[: limit + 1])
 
 
 def _endpoint(user_function, body_limit: int, read_seconds: float):
     async def endpoint(request: Request) -> Response:
         declared = request.headers.get("content-length", "")
         try:  # a declared oversized body is not read at all: the function refuses it from its headers
-            body = b"" if declared.isdigit() and int(declared) > body_limit else await asyncio.wait_for(
-                _read_body(request, body_limit), read_seconds)
-        except asyncio.TimeoutError:
-            return JSONResponse({"error": f"the request body did not arrive within {read_seconds:g} s"},
-                                status_code=408, headers={"Connection": "close"})
+            body = (
+                b""
+                if declared.isdigit() and int(declared) > body_limit
+                else await asyncio.wait_for(_read_body(request, body_limit), read_seconds)
+            )
+        except TimeoutError:
+            return JSONResponse(
+                {"error": f"the request body did not arrive within {read_seconds:g} s"},
+                status_code=408,
+                headers={"Connection": "close"},
+            )
         http_request = func.HttpRequest(
-            method=request.method, url=str(request.url), headers=dict(request.headers),
-            params=dict(request.query_params), route_params=dict(request.path_params), body=body)
+            method=request.method,
+            url=str(request.url),
+            headers=dict(request.headers),
+            params=dict(request.query_params),
+            route_params=dict(request.path_params),
+            body=body,
+        )
         try:
             if inspect.iscoroutinefunction(user_function):
                 answer = await user_function(http_request)
@@ -83,8 +94,7 @@ def _endpoint(user_function, body_limit: int, read_seconds: float):
             logger.exception("function %s failed", user_function.__name__)
             return Response(status_code=500)
         headers = {key: value for key, value in answer.headers.items() if key.lower() != "content-type"}
-        return Response(answer.get_body(), status_code=answer.status_code, headers=headers,
-                        media_type=answer.mimetype)
+        return Response(answer.get_body(), status_code=answer.status_code, headers=headers, media_type=answer.mimetype)
 
     return endpoint
 
@@ -96,19 +106,22 @@ def build(app: func.FunctionApp, body_limit: int, read_seconds: float = READ_SEC
     routes = []
     for function in app.get_functions():  # call once: azure-functions refuses a second indexing of one app
         trigger = function.get_trigger()
-        if trigger is None or trigger.type != "httpTrigger":
+        if not isinstance(trigger, HttpTrigger):
             continue
-        route = (trigger.route or function.get_function_name()).strip("/")
+        route = (trigger.route or function.get_function_name() or "").strip("/")
         methods = [str(getattr(method, "value", method)) for method in trigger.methods or ("GET", "POST")]
         path = "/" + "/".join(part for part in (prefix, route) if part)
         routes.append(Route(path, _endpoint(function.get_user_function(), body_limit, read_seconds), methods=methods))
-    return Starlette(routes=routes, exception_handlers={HTTPException: _json_error})
+    return Starlette(routes=routes, exception_handlers={HTTPException: _json_error})  # type: ignore[dict-item]
 
 
 async def _json_error(request: Request, error: HTTPException) -> JSONResponse:
     # Unknown routes and wrong methods answer JSON too, like every error of the app.
-    return JSONResponse({"error": f"{error.detail}: {request.method} {request.url.path}"},
-                        status_code=error.status_code, headers=error.headers)
+    return JSONResponse(
+        {"error": f"{error.detail}: {request.method} {request.url.path}"},
+        status_code=error.status_code,
+        headers=error.headers,
+    )
 
 
 class _HeadDeadlineProtocol(H11Protocol):
@@ -117,7 +130,7 @@ class _HeadDeadlineProtocol(H11Protocol):
 
     read_seconds = READ_SECONDS
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_deadline = self.loop.call_later(self.read_seconds, self._head_too_slow)
 
@@ -126,7 +139,7 @@ class _HeadDeadlineProtocol(H11Protocol):
         if self.cycle is not None:
             self._head_deadline.cancel()
 
-    def connection_lost(self, exc) -> None:  # type: ignore[override]
+    def connection_lost(self, exc: Exception | None) -> None:
         self._head_deadline.cancel()
         super().connection_lost(exc)
 
@@ -171,14 +184,29 @@ def start_azurite(port: int, location: Path, options: tuple[str, ...] = ()) -> s
     if not binary.exists():
         raise SystemExit(f"{binary} not found: run `npm ci` in {APP_ROOT} (make serve and make test do)")
     location.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port),
-                                "--location", str(location), "--silent", "--skipApiVersionCheck",
-                                "--disableTelemetry", *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(port),
+            "--location",
+            str(location),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            *options,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not _listening(port):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise SystemExit(f"Azurite did not start on port {port}: {process.stderr.read().decode()[-500:]}")
+            reason = process.stderr.read().decode()[-500:] if process.stderr else ""
+            raise SystemExit(f"Azurite did not start on port {port}: {reason}")
         time.sleep(0.1)
     return process
 
@@ -198,8 +226,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--azurite", action="store_true", help="start Azurite for the feedback table")
-    parser.add_argument("--read-timeout", type=float, default=READ_SECONDS,
-                        help="seconds a request's head or body may take to arrive (default %(default)s)")
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=READ_SECONDS,
+        help="seconds a request's head or body may take to arrive (default %(default)s)",
+    )
     args = parser.parse_args()
     _HeadDeadlineProtocol.read_seconds = args.read_timeout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -221,8 +253,13 @@ def main() -> None:
     try:
         import function_app
 
-        uvicorn.run(build(function_app.app, function_app.settings.max_request_bytes, args.read_timeout), host=args.host,
-                    port=args.port, log_level="info", http=_HeadDeadlineProtocol)
+        uvicorn.run(
+            build(function_app.app, function_app.settings.max_request_bytes, args.read_timeout),
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            http=_HeadDeadlineProtocol,
+        )
     finally:
         if azurite is not None:
             stop_azurite(azurite)

@@ -38,9 +38,14 @@ def copy_shipped_model(folder: Path) -> Path:
 
 def feedback_on(prediction: dict, text: str, correct: bool, expected_label: str | None = None) -> dict:
     """The feedback body a client sends about `prediction` (an answer of /api/predict for `text`)."""
-    return {"prediction_id": prediction["prediction_id"], "prediction_token": prediction["prediction_token"],
-            "text": text, "predicted_label": prediction["label"], "correct": correct,
-            **({"expected_label": expected_label} if expected_label else {})}
+    return {
+        "prediction_id": prediction["prediction_id"],
+        "prediction_token": prediction["prediction_token"],
+        "text": text,
+        "predicted_label": prediction["label"],
+        "correct": correct,
+        **({"expected_label": expected_label} if expected_label else {}),
+    }
 
 
 def free_port() -> int:
@@ -56,10 +61,15 @@ class LocalServer:
     def __init__(self, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile(mode="w+")
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "scripts" / "local_server.py"), "--port", str(self.port), *args],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -133,14 +143,17 @@ class IngestionEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 if self.path.startswith("/v2.1/track") and endpoint.status == 200:
                     text = body.decode("utf-8")
-                    items = json.loads(text) if text.lstrip().startswith("[") else [
-                        json.loads(line) for line in text.splitlines() if line.strip()]
+                    items = (
+                        json.loads(text)
+                        if text.lstrip().startswith("[")
+                        else [json.loads(line) for line in text.splitlines() if line.strip()]
+                    )
                     endpoint.envelopes.extend(items)
                 answer = json.dumps({"itemsReceived": 1, "itemsAccepted": 1, "errors": []}).encode()
                 self.send_response(endpoint.status)
@@ -158,9 +171,12 @@ class IngestionEndpoint:
 
     def events(self, name: str) -> list[dict]:
         """Properties of the custom events called `name` received so far."""
-        return [envelope["data"]["baseData"].get("properties", {}) for envelope in self.envelopes
-                if envelope.get("data", {}).get("baseType") == "EventData"
-                and envelope["data"]["baseData"].get("name") == name]
+        return [
+            envelope["data"]["baseData"].get("properties", {})
+            for envelope in self.envelopes
+            if envelope.get("data", {}).get("baseType") == "EventData"
+            and envelope["data"]["baseData"].get("name") == name
+        ]
 
     def stop(self):
         self.server.shutdown()
@@ -171,9 +187,10 @@ def telemetry_environment(ingestion_url: str, **extra: str) -> dict[str, str]:
     """Environment for a local server that exports to `ingestion_url` with the real Azure Monitor exporter.
     A fresh instrumentation key each time: the exporter keeps undelivered envelopes on disk per key and
     sends them later, which would replay one test's events into another."""
-    return {**os.environ,
-            "APPLICATIONINSIGHTS_CONNECTION_STRING":
-                f"InstrumentationKey={uuid.uuid4()};IngestionEndpoint={ingestion_url}",
-            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
-            "OTEL_BLRP_SCHEDULE_DELAY": "100",  # export log records (events) every 100 ms, not every 5 s
-            **extra}
+    return {
+        **os.environ,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={uuid.uuid4()};IngestionEndpoint={ingestion_url}",
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "OTEL_BLRP_SCHEDULE_DELAY": "100",  # export log records (events) every 100 ms, not every 5 s
+        **extra,
+    }

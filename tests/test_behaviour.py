@@ -55,6 +55,8 @@ def test_adding_a_clear_complaint_moves_toward_negative(champion, template):
 
 def test_minimum_functionality(champion):
     predicted = [prediction.label for prediction in champion.predict([text for _, text in MINIMUM])]
-    failures = [(expected, text, got) for (expected, text), got in zip(MINIMUM, predicted) if got != expected]
+    failures = [
+        (expected, text, got) for (expected, text), got in zip(MINIMUM, predicted, strict=True) if got != expected
+    ]
     # A sentiment model of this quality gets plain tweets right; one slip in twelve is tolerated.
     assert len(failures) <= 1, failures

@@ -14,7 +14,7 @@ SENTIMENT140 = (
 )
 AIRLINE_CSV = (
     "tweet_id,airline_sentiment,airline_sentiment_confidence,negativereason,airline,text\n"
-    '570306133677760513,neutral,1.0,,Virgin America,@VirginAmerica What @dhepburn said.\n'
+    "570306133677760513,neutral,1.0,,Virgin America,@VirginAmerica What @dhepburn said.\n"
     '570301130888122368,positive,0.3486,,Virgin America,"@VirginAmerica plus you\'ve added commercials to the experience... tacky."\n'
     '570301083672813571,negative,0.6837,Bad Flight,Virgin America,"@VirginAmerica it\'s really aggressive to blast obnoxious ""entertainment"" in your guests\' faces"\n'
 )
@@ -52,17 +52,24 @@ def test_duplicates_dropped_and_conflicting_labels_removed(tmp_path):
     assert tweets["text"].tolist() == ["same tweet", "other"]
 
 
-@pytest.mark.parametrize("source, content, encoding, message", [
-    ("sentiment140", SENTIMENT140 + '"4","1","date","q","user"\n', "latin-1", r"s\.csv, line 4: 5 fields"),
-    ("sentiment140", SENTIMENT140 + '"3","1","d","q","u","text"\n', "latin-1", r"line 4: unknown label '3'"),
-    ("airline-csv", AIRLINE_CSV + "1,angry,1.0,,United,@united text\n", "utf-8", r"line 5: unknown label 'angry'"),
-    ("airline-csv", AIRLINE_CSV + "1,negative,1.0,,United\n", "utf-8", r"line 5: 5 fields where 6 are expected"),
-    ("airline-csv", AIRLINE_CSV.replace("tweet_id,airline_sentiment", "tweet_id,sentiment"), "utf-8",
-     r"line 1: no column \['airline_sentiment'\]"),
-    ("csv", "text,sentiment\n   ,negative\n", "utf-8", r"line 2: empty tweet text"),
-    ("csv", "text,sentiment\n", "utf-8", r"no labelled tweets"),
-    ("csv", "", "utf-8", r"the file is empty"),
-])
+@pytest.mark.parametrize(
+    "source, content, encoding, message",
+    [
+        ("sentiment140", SENTIMENT140 + '"4","1","date","q","user"\n', "latin-1", r"s\.csv, line 4: 5 fields"),
+        ("sentiment140", SENTIMENT140 + '"3","1","d","q","u","text"\n', "latin-1", r"line 4: unknown label '3'"),
+        ("airline-csv", AIRLINE_CSV + "1,angry,1.0,,United,@united text\n", "utf-8", r"line 5: unknown label 'angry'"),
+        ("airline-csv", AIRLINE_CSV + "1,negative,1.0,,United\n", "utf-8", r"line 5: 5 fields where 6 are expected"),
+        (
+            "airline-csv",
+            AIRLINE_CSV.replace("tweet_id,airline_sentiment", "tweet_id,sentiment"),
+            "utf-8",
+            r"line 1: no column \['airline_sentiment'\]",
+        ),
+        ("csv", "text,sentiment\n   ,negative\n", "utf-8", r"line 2: empty tweet text"),
+        ("csv", "text,sentiment\n", "utf-8", r"no labelled tweets"),
+        ("csv", "", "utf-8", r"the file is empty"),
+    ],
+)
 def test_malformed_files_name_file_line_and_fix(tmp_path, source, content, encoding, message):
     path = write(tmp_path, "s.csv", content, encoding)
     with pytest.raises(DataError, match=message) as raised:
@@ -128,4 +135,6 @@ def test_training_on_all_adds_only_non_airline_tweets(corpus):
 def test_sample_is_stratified(corpus):
     sample = sample_tweets(corpus, 2000)
     assert len(sample) == 2000
-    assert (sample["sentiment"].value_counts(normalize=True) - corpus["sentiment"].value_counts(normalize=True)).abs().max() < 0.01
+    assert (
+        sample["sentiment"].value_counts(normalize=True) - corpus["sentiment"].value_counts(normalize=True)
+    ).abs().max() < 0.01

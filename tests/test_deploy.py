@@ -39,8 +39,11 @@ def test_dockerfile_passes_hadolint():
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
-    lines = [line for line in (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
@@ -48,9 +51,13 @@ def test_image_runs_the_functions_python_runtime_with_serving_dependencies_only(
     instructions = dockerfile_instructions()
     (base,) = [argument for instruction, argument in instructions if instruction == "FROM"]
     assert base.startswith("mcr.microsoft.com/azure-functions/python:4-python3.11")  # the runtime CI tests
-    installs = [argument for instruction, argument in instructions if instruction == "RUN" and "pip install" in argument]
-    assert installs and all("requirements.txt" in command and "requirements-dev" not in command and
-                            "training" not in command for command in installs)
+    installs = [
+        argument for instruction, argument in instructions if instruction == "RUN" and "pip install" in argument
+    ]
+    assert installs and all(
+        "requirements.txt" in command and "requirements-dev" not in command and "training" not in command
+        for command in installs
+    )
     env = " ".join(argument for instruction, argument in instructions if instruction == "ENV")
     assert not re.search(r"(?i)(key|password|secret|token|connection)\w*=", env)
     serving = (ROOT / "requirements.txt").read_text().lower()
@@ -64,8 +71,11 @@ def sent_to_docker(path: str) -> bool:
     for pattern in (ROOT / ".dockerignore").read_text().split():
         negated = pattern.startswith("!")
         pattern = pattern.lstrip("!").rstrip("/")
-        if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/") or fnmatch.fnmatch(
-                path, pattern.replace("**/", "*/")):
+        if (
+            fnmatch.fnmatch(path, pattern)
+            or path.startswith(pattern + "/")
+            or fnmatch.fnmatch(path, pattern.replace("**/", "*/"))
+        ):
             included = negated
     return included
 
@@ -73,8 +83,12 @@ def sent_to_docker(path: str) -> bool:
 def test_build_context_holds_what_the_app_imports_and_nothing_else():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     context = {path for path in tracked if sent_to_docker(path)}
-    needed = {"function_app.py", "host.json", "requirements.txt",
-              *(path for path in tracked if path.startswith("tweet_sentiment/") or path.startswith("models/"))}
+    needed = {
+        "function_app.py",
+        "host.json",
+        "requirements.txt",
+        *(path for path in tracked if path.startswith("tweet_sentiment/") or path.startswith("models/")),
+    }
     assert needed <= context
     assert context - needed == set()  # no tests, training code, scripts, infra or docs in the image
     copied = " ".join(argument for instruction, argument in dockerfile_instructions() if instruction == "COPY")
@@ -127,13 +141,23 @@ def app_settings(bicep: dict) -> dict[str, object]:
 
 
 def settings_read_by_the_code() -> set[str]:
+    from tweet_sentiment.settings import Settings
+
+    return set(Settings.environment_names().values())
+
+
+def test_the_service_reads_its_settings_in_one_place():
     sources = [ROOT / "function_app.py", *sorted((ROOT / "tweet_sentiment").glob("*.py"))]
-    return {name for path in sources for name in re.findall(r'environ(?:\.get\(|, )"(\w+)"', path.read_text())}
+    readers = [path.name for path in sources if re.search(r"\bos\.environ|\bgetenv\(", path.read_text())
+               and path.name != "settings.py"]
+    assert readers == []
 
 
 # Settings the code reads that Azure must not get: local stand-ins for what the identity does there.
-LOCAL_ONLY = {"FEEDBACK_STORAGE_CONNECTION_STRING": "Azurite's connection string, local runs and tests",
-              "AzureWebJobsStorage": "a connection string; Azure uses AzureWebJobsStorage__accountName"}
+LOCAL_ONLY = {
+    "FEEDBACK_STORAGE_CONNECTION_STRING": "Azurite's connection string, local runs and tests",
+    "AzureWebJobsStorage": "a connection string; Azure uses AzureWebJobsStorage__accountName",
+}
 
 
 def test_every_setting_the_code_reads_is_set_by_bicep(bicep):
@@ -151,8 +175,13 @@ def test_no_shared_key_and_no_secret_value_anywhere(bicep):
     assert storage["properties"]["allowSharedKeyAccess"] is False
     settings = app_settings(bicep)
     assert accessor(settings["AzureWebJobsStorage__accountName"]) == "storage.name"
-    secret_named = [name for name in settings if re.search(r"(?i)key|password|secret|token", name)
-                    and not name.endswith("__accountName") and name != "PREDICTION_TOKEN_MAX_AGE_DAYS"]
+    secret_named = [
+        name
+        for name in settings
+        if re.search(r"(?i)key|password|secret|token", name)
+        and not name.endswith("__accountName")
+        and name != "PREDICTION_TOKEN_MAX_AGE_DAYS"
+    ]
     assert secret_named
     for name in secret_named:  # secrets are Key Vault references, resolved by the app's identity
         reference = settings[name]
@@ -163,19 +192,24 @@ def test_no_shared_key_and_no_secret_value_anywhere(bicep):
         if isinstance(value, str):
             assert not re.search(r"AccountKey=|SharedAccessSignature=|[A-Za-z0-9+/]{40,}={0,2}", value), name
     parameters = bicep["parameters"]
-    assert not [name for name, item in parameters.items()
-                if any(decorator["type"] == "secure" for decorator in item["decorators"])]
+    assert not [
+        name
+        for name, item in parameters.items()
+        if any(decorator["type"] == "secure" for decorator in item["decorators"])
+    ]
     values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert set(values) <= set(parameters)
     outputs = json.dumps(bicep["outputs"])
     assert not re.search(r"(?i)secret|key\b|password|connectionstring", outputs)
 
 
-BUILT_IN_ROLES = {"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
-                  "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
-                  "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
-                  "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
-                  "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer"}
+BUILT_IN_ROLES = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
+}
 
 
 def test_the_app_identity_has_exactly_the_roles_it_uses(bicep):
@@ -191,8 +225,12 @@ def test_the_app_identity_has_exactly_the_roles_it_uses(bicep):
         if accessor(properties["principalId"]) == "app.identity.principalId":
             assert properties["principalType"] == "ServicePrincipal"
             granted.add((assignment["scope"], role_name))
-    assert granted == {("storage", "Storage Blob Data Owner"), ("storage", "Storage Queue Data Contributor"),
-                       ("storage", "Storage Table Data Contributor"), ("vault", "Key Vault Secrets User")}
+    assert granted == {
+        ("storage", "Storage Blob Data Owner"),
+        ("storage", "Storage Queue Data Contributor"),
+        ("storage", "Storage Table Data Contributor"),
+        ("vault", "Key Vault Secrets User"),
+    }
     (vault,) = resource(bicep, "Microsoft.KeyVault/vaults")
     assert vault["properties"]["enableRbacAuthorization"] is True
 
@@ -230,7 +268,8 @@ def test_sign_in_guards_the_page_and_leaves_key_routes_to_keys(bicep, indexed_fu
     assert guarded == {"/api/ui", "/api/staff/predict", "/api/staff/feedback"}
     assert all(routes[route] == func.AuthLevel.ANONYMOUS for route in guarded)  # sign-in, not keys
     assert sign_in["properties"]["identityProviders"]["azureActiveDirectory"]["registration"]["clientId"] == (
-        "staffSignInClientId")
+        "staffSignInClientId"
+    )
 
 
 def rules(bicep: dict) -> dict[str, dict]:
@@ -265,8 +304,9 @@ def test_every_query_is_a_kql_file_and_every_kql_file_is_used(bicep):
 
 
 def kusto_diagnostics(*paths: Path) -> list[dict]:
-    result = subprocess.run(["node", "scripts/kql_check.cjs", *map(str, paths)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        ["node", "scripts/kql_check.cjs", *map(str, paths)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.stderr == "", result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
 
@@ -280,8 +320,11 @@ def test_every_kql_file_passes_the_kusto_language_service():
 
 
 def test_the_kusto_check_catches_unknown_columns_tables_and_functions(tmp_path):
-    bad = {"column.kql": 'customEvents | where nam == "prediction"', "table.kql": "customEvent | count",
-           "function.kql": "requests | extend p = percentil(duration, 50)"}
+    bad = {
+        "column.kql": 'customEvents | where nam == "prediction"',
+        "table.kql": "customEvent | count",
+        "function.kql": "requests | extend p = percentil(duration, 50)",
+    }
     for name, query in bad.items():
         (tmp_path / name).write_text(query)
     checked = kusto_diagnostics(*(tmp_path / name for name in bad))
@@ -328,7 +371,8 @@ def test_workbook_shows_the_service_in_the_portal(bicep):
     assert workbook["properties"]["category"] == "workbook"
     queries = bicep["variables"]["workbookQueries"]["value"]
     assert {file for file, _ in loaded_files(queries)} == {
-        str(path.relative_to(INFRA)) for path in (INFRA / "workbook").glob("*.kql")}
+        str(path.relative_to(INFRA)) for path in (INFRA / "workbook").glob("*.kql")
+    }
 
 
 def test_action_group_emails_the_team(bicep):
@@ -371,14 +415,20 @@ def test_alert_query_counts_exactly_the_wrong_predictions_users_report(azurite):
     ingestion = IngestionEndpoint()
     server = LocalServer(env=telemetry_environment(ingestion.url))
     try:
-        tweets = ["@united lost my bag again", "@JetBlue great crew, thanks!", "@united 3 hours late, no info",
-                  "@SouthwestAir when does boarding start?", "@united rude agent at the gate"]
+        tweets = [
+            "@united lost my bag again",
+            "@JetBlue great crew, thanks!",
+            "@united 3 hours late, no info",
+            "@SouthwestAir when does boarding start?",
+            "@united rude agent at the gate",
+        ]
         for index, tweet in enumerate(tweets):
             predicted = httpx.post(f"{server.url}/api/predict", json={"text": tweet}).json()
             wrong = index % 2 == 0  # three wrong, two right
             other = next(label for label in predicted["labels"] if label != predicted["label"])
-            answer = httpx.post(f"{server.url}/api/feedback",
-                                json=feedback_on(predicted, tweet, not wrong, other if wrong else None))
+            answer = httpx.post(
+                f"{server.url}/api/feedback", json=feedback_on(predicted, tweet, not wrong, other if wrong else None)
+            )
             assert answer.status_code == 202
         deadline = time.monotonic() + 20
         while len([e for e in ingestion.envelopes if e["data"]["baseType"] == "EventData"]) < 10:
@@ -390,8 +440,10 @@ def test_alert_query_counts_exactly_the_wrong_predictions_users_report(azurite):
     events = [envelope for envelope in ingestion.envelopes if envelope["data"]["baseType"] == "EventData"]
     counted = [envelope for envelope in events if matches(envelope, filters)]
     assert len(counted) == 3  # the threshold: this burst, within one 5-minute window, fires the alert
-    assert len(counted) >= json.loads((INFRA / "main.parameters.json").read_text())[
-        "parameters"]["wrongPredictionThreshold"]["value"]
+    assert (
+        len(counted)
+        >= json.loads((INFRA / "main.parameters.json").read_text())["parameters"]["wrongPredictionThreshold"]["value"]
+    )
     assert {e["data"]["baseData"]["properties"]["correct"] for e in counted} == {"false"}
     projected = re.findall(r"customDimensions\.(\w+)", (INFRA / "alerts" / "wrong-predictions.kql").read_text())
     for envelope in counted:  # every column the alert e-mail shows is really sent
@@ -402,16 +454,24 @@ def test_alert_query_counts_exactly_the_wrong_predictions_users_report(azurite):
 
 
 def test_scripts_are_shellcheck_clean():
-    result = subprocess.run([tool("shellcheck"), "scripts/deploy.sh", ".ci/run"], cwd=ROOT, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [tool("shellcheck"), "scripts/deploy.sh", ".ci/run"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout
 
 
 def dry_run(step: str, **extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "IMAGE": "airparadis/tweet-sentiment:v1.2.0", "DOCKERHUB_USERNAME": "airparadis",
-           "RESOURCE_GROUP": "rg-sentiment", "ALERT_EMAIL": "team@airparadis.example", **extra}
-    return subprocess.run(["bash", "scripts/deploy.sh", "--dry-run", step], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=30)
+    env = {
+        **os.environ,
+        "IMAGE": "airparadis/tweet-sentiment:v1.2.0",
+        "DOCKERHUB_USERNAME": "airparadis",
+        "RESOURCE_GROUP": "rg-sentiment",
+        "ALERT_EMAIL": "team@airparadis.example",
+        **extra,
+    }
+    return subprocess.run(
+        ["bash", "scripts/deploy.sh", "--dry-run", step], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
 
 
 def commands_of(result: subprocess.CompletedProcess) -> list[str]:
@@ -424,9 +484,15 @@ def test_deploy_dry_run_builds_pushes_deploys_then_writes_secrets_to_key_vault(b
     assert result.returncode == 0, result.stderr
     commands = commands_of(result)
     assert [command.split()[:3] for command in commands] == [
-        ["docker", "build", "--pull"], ["docker", "login", "--username"], ["docker", "push", "airparadis/tweet-sentiment:v1.2.0"],
-        ["az", "group", "create"], ["az", "deployment", "group"], ["az", "keyvault", "secret"],
-        ["az", "keyvault", "secret"], ["az", "functionapp", "restart"]]
+        ["docker", "build", "--pull"],
+        ["docker", "login", "--username"],
+        ["docker", "push", "airparadis/tweet-sentiment:v1.2.0"],
+        ["az", "group", "create"],
+        ["az", "deployment", "group"],
+        ["az", "keyvault", "secret"],
+        ["az", "keyvault", "secret"],
+        ["az", "functionapp", "restart"],
+    ]
     deployment = commands[4]
     assert "--template-file infra/main.bicep --parameters infra/main.parameters.json" in deployment
     assert "image=airparadis/tweet-sentiment:v1.2.0" in deployment
@@ -451,8 +517,14 @@ def test_a_private_image_token_goes_to_key_vault_only():
 
 def test_deploy_refuses_missing_settings():
     env = {key: value for key, value in os.environ.items() if key not in "IMAGE.RESOURCE_GROUP"}
-    result = subprocess.run(["bash", "scripts/deploy.sh", "--dry-run", "deploy"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["bash", "scripts/deploy.sh", "--dry-run", "deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "IMAGE is not set" in result.stderr
 

@@ -36,22 +36,40 @@ def test_feedback_round_trip_to_a_training_csv(http_functions, azurite, tmp_path
     send(http_functions["feedback"], text=unknown, predicted_label="neutral", correct=False)
 
     out = tmp_path / "feedback.csv"
-    result = subprocess.run([sys.executable, "-m", "training", "feedback-export", "--out", str(out)],
-                            cwd=ROOT, env={**os.environ, "FEEDBACK_STORAGE_CONNECTION_STRING": azurite},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "feedback-export", "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "FEEDBACK_STORAGE_CONNECTION_STRING": azurite},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "--source csv --data-path" in result.stdout
 
     tweets = load_tweets("csv", out)
-    labels = dict(zip(tweets["text"], tweets["sentiment"]))
+    labels = dict(zip(tweets["text"], tweets["sentiment"], strict=True))
     assert labels[right] == "positive" and labels[wrong] == "negative"
     assert unknown not in labels
 
 
 def test_unreachable_storage_says_so(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "training", "feedback-export", "--out", str(tmp_path / "f.csv"),
-                             "--connection-string", azurite_connection_string(port=free_port())],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "feedback-export",
+            "--out",
+            str(tmp_path / "f.csv"),
+            "--connection-string",
+            azurite_connection_string(port=free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "is unreachable" in result.stderr and "Traceback" not in result.stderr
 
@@ -64,21 +82,47 @@ def test_only_verified_readable_feedback_is_exported_and_never_a_partial_file(ht
     # Rows the service would not write today: no signature (written before tokens), a lone surrogate.
     for text, signed in ((f"@united forged row {marker}", False), (f"@united \ud800 broken {marker}", True)):
         row_key = str(uuid.uuid4())
-        table.create_entity({"PartitionKey": row_key[:2], "RowKey": row_key, "text": text, "correct": True,
-                             "predicted_label": "negative", **({"signing_key_id": "abc"} if signed else {})})
+        table.create_entity(
+            {
+                "PartitionKey": row_key[:2],
+                "RowKey": row_key,
+                "text": text,
+                "correct": True,
+                "predicted_label": "negative",
+                **({"signing_key_id": "abc"} if signed else {}),
+            }
+        )
     out = tmp_path / "feedback.csv"
-    result = subprocess.run([sys.executable, "-m", "training", "feedback-export", "--out", str(out)],
-                            cwd=ROOT, env={**os.environ, "FEEDBACK_STORAGE_CONNECTION_STRING": azurite},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "feedback-export", "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "FEEDBACK_STORAGE_CONNECTION_STRING": azurite},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "unverified" in result.stdout and "unreadable text" in result.stdout
     texts = set(load_tweets("csv", out)["text"])
     assert good in texts and not any(marker in text and text != good for text in texts)
 
     out.write_text("previous export\n")
-    failed = subprocess.run([sys.executable, "-m", "training", "feedback-export", "--out", str(out),
-                             "--connection-string", azurite_connection_string(port=free_port())],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "feedback-export",
+            "--out",
+            str(out),
+            "--connection-string",
+            azurite_connection_string(port=free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert failed.returncode == 2
     assert out.read_text() == "previous export\n"  # untouched, and no temporary file left beside it
     assert [path.name for path in tmp_path.iterdir()] == ["feedback.csv"]

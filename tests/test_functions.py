@@ -7,13 +7,13 @@ import uuid
 
 import azure.functions as func
 import pytest
-
-import function_app
 from azure.data.tables import TableClient
 
+import function_app
 from tests.conftest import NEGATIVE_TWEET, NEUTRAL_TWEET, POSITIVE_TWEET, body_of, copy_shipped_model, free_port
 from tweet_sentiment.feedback import FeedbackStore, azurite_connection_string
-from tweet_sentiment.service import ModelHolder, Settings
+from tweet_sentiment.service import ModelHolder
+from tweet_sentiment.settings import Settings
 
 
 def post(function, payload, raw: bytes | None = None) -> func.HttpResponse:
@@ -33,8 +33,9 @@ def broken_model(monkeypatch, tmp_path):
     return holder
 
 
-@pytest.mark.parametrize("tweet, label", [(NEGATIVE_TWEET, "negative"), (POSITIVE_TWEET, "positive"),
-                                          (NEUTRAL_TWEET, "neutral")])
+@pytest.mark.parametrize(
+    "tweet, label", [(NEGATIVE_TWEET, "negative"), (POSITIVE_TWEET, "positive"), (NEUTRAL_TWEET, "neutral")]
+)
 def test_predict(http_functions, tweet, label):
     response = post(http_functions["predict"], {"text": tweet})
     assert response.status_code == 200
@@ -62,24 +63,27 @@ def test_batch_prediction_keeps_the_order(http_functions):
     assert all(result["model"] == body["model"] for result in body["predictions"])
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b"not json", "must be a JSON object"),
-    (b"\xff\xfe", "must be a JSON object"),
-    (b'["a list"]', "must be a JSON object"),
-    (b"{}", "'text' is required"),
-    (b'{"text": 42}', "must be a string"),
-    (b'{"text": null}', "'text' is required"),
-    (b'{"text": "   "}', "must not be empty"),
-    (json.dumps({"text": "x" * 1001}).encode(), "1001 characters; the limit is 1000"),
-    (b'{"text": "ok", "lang": "en"}', "unknown fields ['lang']"),
-    (b'{"text": "ok", "texts": ["ok"]}', "either 'text'"),
-    (b'{"texts": []}', "non-empty list"),
-    (b'{"texts": "one"}', "non-empty list"),
-    (json.dumps({"texts": ["ok"] * 65}).encode(), "65 tweets; the limit is 64"),
-    (b'{"text": "\\ud800 lone surrogate"}', "not valid Unicode text"),
-    (b"[" * 5000 + b"]" * 5000, "must be a JSON object"),
-    (b'{"text": ' + b"9" * 5000 + b"}", "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"not json", "must be a JSON object"),
+        (b"\xff\xfe", "must be a JSON object"),
+        (b'["a list"]', "must be a JSON object"),
+        (b"{}", "'text' is required"),
+        (b'{"text": 42}', "must be a string"),
+        (b'{"text": null}', "'text' is required"),
+        (b'{"text": "   "}', "must not be empty"),
+        (json.dumps({"text": "x" * 1001}).encode(), "1001 characters; the limit is 1000"),
+        (b'{"text": "ok", "lang": "en"}', "unknown fields ['lang']"),
+        (b'{"text": "ok", "texts": ["ok"]}', "either 'text'"),
+        (b'{"texts": []}', "non-empty list"),
+        (b'{"texts": "one"}', "non-empty list"),
+        (json.dumps({"texts": ["ok"] * 65}).encode(), "65 tweets; the limit is 64"),
+        (b'{"text": "\\ud800 lone surrogate"}', "not valid Unicode text"),
+        (b"[" * 5000 + b"]" * 5000, "must be a JSON object"),
+        (b'{"text": ' + b"9" * 5000 + b"}", "must be a JSON object"),
+    ],
+)
 def test_predict_rejects_bad_input(http_functions, raw, message):
     response = post(http_functions["predict"], None, raw)
     assert response.status_code == 400
@@ -95,8 +99,14 @@ def test_predict_rejects_oversized_body(http_functions):
 def feedback_payload(**changes):
     """A feedback with a genuine token for its prediction id, text and predicted label, unless `changes`
     give a token of their own (`...` leaves a field out)."""
-    payload = {"prediction_id": str(uuid.uuid4()), "text": NEGATIVE_TWEET, "predicted_label": "positive",
-               "correct": False, "expected_label": "negative", **changes}
+    payload = {
+        "prediction_id": str(uuid.uuid4()),
+        "text": NEGATIVE_TWEET,
+        "predicted_label": "positive",
+        "correct": False,
+        "expected_label": "negative",
+        **changes,
+    }
     try:
         token = function_app.signer.sign(payload["prediction_id"], payload["predicted_label"], "7", payload["text"])
     except (AttributeError, TypeError, UnicodeEncodeError):  # a field the test made unusable
@@ -117,7 +127,11 @@ def test_feedback_is_stored_in_table_storage(http_functions, azurite):
     assert body_of(response) == {"status": "accepted", "feedback_id": payload["prediction_id"]}
     entity = stored_feedback(azurite, payload["prediction_id"])
     assert (entity["text"], entity["predicted_label"], entity["correct"], entity["expected_label"]) == (
-        NEGATIVE_TWEET, "positive", False, "negative")
+        NEGATIVE_TWEET,
+        "positive",
+        False,
+        "negative",
+    )
 
 
 def test_feedback_is_written_once_and_a_retry_is_safe(http_functions, azurite):
@@ -158,22 +172,25 @@ def test_feedback_when_right_needs_no_expected_label(http_functions):
     assert post(http_functions["feedback"], payload).status_code == 202
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"prediction_id": "42"}, "must be the UUID"),
-    ({"prediction_id": ...}, "'prediction_id' is required"),
-    ({"text": ""}, "must not be empty"),
-    ({"predicted_label": "angry"}, "'predicted_label' must be one of"),
-    ({"correct": "false"}, "'correct' must be true or false"),
-    ({"correct": 0}, "'correct' must be true or false"),
-    ({"expected_label": "furious"}, "'expected_label' must be one of"),
-    ({"expected_label": None}, "'expected_label' must be one of"),
-    ({"expected_label": "positive"}, "contradicts 'correct'"),
-    ({"correct": True}, "contradicts 'correct'"),
-    ({"user": "me"}, "unknown fields ['user']"),
-    ({"prediction_token": ...}, "'prediction_token' is required"),
-    ({"prediction_token": 42}, "'prediction_token' is required"),
-    ({"text": "\ud800 bad"}, "not valid Unicode text"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"prediction_id": "42"}, "must be the UUID"),
+        ({"prediction_id": ...}, "'prediction_id' is required"),
+        ({"text": ""}, "must not be empty"),
+        ({"predicted_label": "angry"}, "'predicted_label' must be one of"),
+        ({"correct": "false"}, "'correct' must be true or false"),
+        ({"correct": 0}, "'correct' must be true or false"),
+        ({"expected_label": "furious"}, "'expected_label' must be one of"),
+        ({"expected_label": None}, "'expected_label' must be one of"),
+        ({"expected_label": "positive"}, "contradicts 'correct'"),
+        ({"correct": True}, "contradicts 'correct'"),
+        ({"user": "me"}, "unknown fields ['user']"),
+        ({"prediction_token": ...}, "'prediction_token' is required"),
+        ({"prediction_token": 42}, "'prediction_token' is required"),
+        ({"text": "\ud800 bad"}, "not valid Unicode text"),
+    ],
+)
 def test_feedback_rejects_bad_input(http_functions, changes, message):
     response = post(http_functions["feedback"], feedback_payload(**changes))
     assert response.status_code == 400

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import azure.functions as func
 import pytest
 from azure.data.tables import TableClient, TableServiceClient
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import function_app
 from tests.conftest import NEGATIVE_TWEET, POSITIVE_TWEET, body_of, copy_shipped_model
@@ -21,7 +22,8 @@ from tests.test_functions import feedback_payload, get, post
 from tweet_sentiment.feedback import FeedbackStore
 from tweet_sentiment.manifest import Manifest, sha256_of
 from tweet_sentiment.model import SentimentModel
-from tweet_sentiment.service import ModelHolder, Settings
+from tweet_sentiment.service import ModelHolder
+from tweet_sentiment.settings import Settings
 from tweet_sentiment.signing import PredictionSigner, generate_key
 
 ACKNOWLEDGED: list[str] = []  # every prediction id answered 202 in this module: each must be in storage
@@ -42,27 +44,44 @@ def predicted(http_functions, tweet: str) -> dict:
 
 # --- Feedback that does not come from a prediction -------------------------------------------------------------
 
+
 def test_genuine_feedback_from_a_prediction_is_accepted(http_functions):
     answer = predicted(http_functions, NEGATIVE_TWEET)
-    payload = {"prediction_id": answer["prediction_id"], "prediction_token": answer["prediction_token"],
-               "text": NEGATIVE_TWEET, "predicted_label": answer["label"], "correct": True}
+    payload = {
+        "prediction_id": answer["prediction_id"],
+        "prediction_token": answer["prediction_token"],
+        "text": NEGATIVE_TWEET,
+        "predicted_label": answer["label"],
+        "correct": True,
+    }
     assert send_feedback(http_functions, payload).status_code == 202
     assert send_feedback(http_functions, payload).status_code == 202  # a client retry
 
 
 def test_forged_altered_and_reused_feedback_is_refused(http_functions):
     answer = predicted(http_functions, NEGATIVE_TWEET)
-    genuine = {"prediction_id": answer["prediction_id"], "prediction_token": answer["prediction_token"],
-               "text": NEGATIVE_TWEET, "predicted_label": answer["label"], "correct": True}
+    genuine = {
+        "prediction_id": answer["prediction_id"],
+        "prediction_token": answer["prediction_token"],
+        "text": NEGATIVE_TWEET,
+        "predicted_label": answer["label"],
+        "correct": True,
+    }
     other_label = next(label for label in answer["labels"] if label != answer["label"])
     forger = PredictionSigner(generate_key())
     attempts = {
         "never issued": {**genuine, "prediction_id": str(uuid.uuid4())},
-        "label never given": {**genuine, "predicted_label": other_label, "correct": False,
-                              "expected_label": answer["label"]},
+        "label never given": {
+            **genuine,
+            "predicted_label": other_label,
+            "correct": False,
+            "expected_label": answer["label"],
+        },
         "another tweet": {**genuine, "text": "this airline killed my dog and laughed"},
-        "own key": {**genuine, "prediction_token": forger.sign(genuine["prediction_id"], answer["label"], "8",
-                                                               NEGATIVE_TWEET)},
+        "own key": {
+            **genuine,
+            "prediction_token": forger.sign(genuine["prediction_id"], answer["label"], "8", NEGATIVE_TWEET),
+        },
         "garbage": {**genuine, "prediction_token": "ok"},
     }
     for name, payload in attempts.items():
@@ -77,14 +96,22 @@ def test_forged_altered_and_reused_feedback_is_refused(http_functions):
 
 def test_expired_token_is_refused(http_functions):
     prediction_id = str(uuid.uuid4())
-    token = function_app.signer.sign(prediction_id, "negative", "8", NEGATIVE_TWEET,
-                                     now=time.time() - 31 * 86400)
-    response = send_feedback(http_functions, feedback_payload(prediction_id=prediction_id, predicted_label="negative",
-                                                              correct=True, expected_label=..., prediction_token=token))
+    token = function_app.signer.sign(prediction_id, "negative", "8", NEGATIVE_TWEET, now=time.time() - 31 * 86400)
+    response = send_feedback(
+        http_functions,
+        feedback_payload(
+            prediction_id=prediction_id,
+            predicted_label="negative",
+            correct=True,
+            expected_label=...,
+            prediction_token=token,
+        ),
+    )
     assert response.status_code == 403 and "expired" in body_of(response)["error"]
 
 
 # --- Bodies and batches ----------------------------------------------------------------------------------------
+
 
 def test_a_batch_with_bad_tweets_classifies_the_others(http_functions):
     response = post(http_functions["predict"], {"texts": [NEGATIVE_TWEET, "", 3, "\ud800", POSITIVE_TWEET]})
@@ -105,18 +132,23 @@ def test_a_batch_over_the_character_budget_is_refused_whole(http_functions):
 
 
 def test_declared_oversized_body_is_refused_before_reading(http_functions):
-    request = func.HttpRequest(method="POST", url="/api/predict", body=b'{"text": "ok"}',
-                               headers={"Content-Length": "500000000"})
+    request = func.HttpRequest(
+        method="POST", url="/api/predict", body=b'{"text": "ok"}', headers={"Content-Length": "500000000"}
+    )
     response = http_functions["predict"](request)
     assert response.status_code == 413 and "500000000 bytes" in body_of(response)["error"]
 
 
-@pytest.mark.parametrize("name, extra", [("predict", None), ("feedback", None), ("health", None),
-                                         ("openapi_document", None), ("ui", None)])
+@pytest.mark.parametrize(
+    "name, extra", [("predict", None), ("feedback", None), ("health", None), ("openapi_document", None), ("ui", None)]
+)
 def test_every_answer_carries_security_headers(http_functions, name, extra):
     function = http_functions[name]
-    response = post(function, {"text": NEGATIVE_TWEET}) if name == "predict" else (
-        post(function, {}) if name == "feedback" else get(function))
+    response = (
+        post(function, {"text": NEGATIVE_TWEET})
+        if name == "predict"
+        else (post(function, {}) if name == "feedback" else get(function))
+    )
     headers = {key.lower(): value for key, value in response.headers.items()}
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "no-referrer"
@@ -130,7 +162,8 @@ def test_every_answer_carries_security_headers(http_functions, name, extra):
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 FIELDS = ["text", "texts", "prediction_id", "prediction_token", "predicted_label", "correct", "expected_label"]
 BODIES = st.one_of(
     st.binary(max_size=200),
@@ -149,8 +182,16 @@ def test_fuzzed_bodies_never_answer_500(http_functions, body, endpoint):
         assert isinstance(payload["error"], str) and "Traceback" not in payload["error"]
 
 
-@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"text": ' + b"1" * 60_000 + b"}",
-                                  b'{"text": "' + b"\\ud800" * 10 + b'"}', b'{"text": NaN}', b"\x00" * 100])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"text": ' + b"1" * 60_000 + b"}",
+        b'{"text": "' + b"\\ud800" * 10 + b'"}',
+        b'{"text": NaN}',
+        b"\x00" * 100,
+    ],
+)
 def test_bodies_the_parser_cannot_take_are_400(http_functions, body):
     for endpoint in ("predict", "feedback"):
         response = post(http_functions[endpoint], None, body)
@@ -158,6 +199,7 @@ def test_bodies_the_parser_cannot_take_are_400(http_functions, body):
 
 
 # --- Damaged model files ---------------------------------------------------------------------------------------
+
 
 def _damage(manifest_path, how: str) -> None:
     values = json.loads(manifest_path.read_text())
@@ -179,10 +221,19 @@ def _damage(manifest_path, how: str) -> None:
     manifest_path.write_text(json.dumps(values))
 
 
-@pytest.mark.parametrize("how", ["garbage tokenizer", "sequence length as text", "two labels on a three-class graph",
-                                 "truncated graph", "manifest not an object"])
-def test_damaged_model_is_a_503_with_back_off_and_the_rest_keeps_working(http_functions, monkeypatch, tmp_path,
-                                                                           how, caplog):
+@pytest.mark.parametrize(
+    "how",
+    [
+        "garbage tokenizer",
+        "sequence length as text",
+        "two labels on a three-class graph",
+        "truncated graph",
+        "manifest not an object",
+    ],
+)
+def test_damaged_model_is_a_503_with_back_off_and_the_rest_keeps_working(
+    http_functions, monkeypatch, tmp_path, how, caplog
+):
     manifest_path = copy_shipped_model(tmp_path)
     if Manifest.read(manifest_path).input_kind != "wordpiece" and how == "garbage tokenizer":
         pytest.skip("the shipped champion has no tokenizer")
@@ -204,6 +255,7 @@ def test_damaged_model_is_a_503_with_back_off_and_the_rest_keeps_working(http_fu
 
 
 # --- Storage faults --------------------------------------------------------------------------------------------
+
 
 class FrozenStorage:
     """A TCP endpoint that accepts connections and never answers, like a storage account that hangs."""
@@ -233,8 +285,9 @@ def test_frozen_storage_answers_503_and_cannot_take_every_thread(http_functions,
     from tweet_sentiment.feedback import azurite_connection_string
 
     frozen = FrozenStorage()
-    store = FeedbackStore(azurite_connection_string(port=frozen.port), "feedback", timeout_seconds=1,
-                          concurrent_writes=2)
+    store = FeedbackStore(
+        azurite_connection_string(port=frozen.port), "feedback", timeout_seconds=1, concurrent_writes=2
+    )
     monkeypatch.setattr(function_app, "feedback_store", store)
     try:
         with ThreadPoolExecutor(max_workers=16) as pool:

@@ -34,19 +34,26 @@ def test_readme_curl_example_answers_negative(server):
 def test_prediction_then_feedback(server):
     prediction = httpx.post(f"{server.url}/api/predict", json={"text": "@united thanks for nothing"}).json()
     right = prediction["label"] == "negative"
-    feedback = httpx.post(f"{server.url}/api/feedback", json=feedback_on(
-        prediction, "@united thanks for nothing", correct=right, expected_label=None if right else "negative"))
+    feedback = httpx.post(
+        f"{server.url}/api/feedback",
+        json=feedback_on(
+            prediction, "@united thanks for nothing", correct=right, expected_label=None if right else "negative"
+        ),
+    )
     assert feedback.status_code == 202
     assert feedback.json()["status"] == "accepted"
 
 
-@pytest.mark.parametrize("method, path, body, status, message", [
-    ("POST", "/api/predict", b"{", 400, "must be a JSON object"),
-    ("POST", "/api/predict", b'{"text": ""}', 400, "must not be empty"),
-    ("POST", "/api/feedback", b'{"prediction_id": "x"}', 400, "must be the UUID"),
-    ("GET", "/api/predict", b"", 405, "Method Not Allowed"),
-    ("GET", "/api/nothing", b"", 404, "Not Found"),
-])
+@pytest.mark.parametrize(
+    "method, path, body, status, message",
+    [
+        ("POST", "/api/predict", b"{", 400, "must be a JSON object"),
+        ("POST", "/api/predict", b'{"text": ""}', 400, "must not be empty"),
+        ("POST", "/api/feedback", b'{"prediction_id": "x"}', 400, "must be the UUID"),
+        ("GET", "/api/predict", b"", 405, "Method Not Allowed"),
+        ("GET", "/api/nothing", b"", 404, "Not Found"),
+    ],
+)
 def test_errors_are_json(server, method, path, body, status, message):
     response = httpx.request(method, f"{server.url}{path}", content=body)
     assert response.status_code == status
@@ -95,8 +102,10 @@ def raw_exchange(server: LocalServer, data: bytes, wait: float = 5.0) -> bytes:
 
 
 def test_declared_oversized_body_is_refused_without_being_sent(impatient_server):
-    head = (b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 500000000\r\nConnection: close\r\n\r\n")
+    head = (
+        b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 500000000\r\nConnection: close\r\n\r\n"
+    )
     answer = raw_exchange(impatient_server, head)
     assert answer.startswith(b"HTTP/1.1 413") and b"the limit is 65536" in answer
 
@@ -104,8 +113,9 @@ def test_declared_oversized_body_is_refused_without_being_sent(impatient_server)
 def test_half_sent_requests_are_dropped(impatient_server):
     started = time.monotonic()
     assert raw_exchange(impatient_server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n") == b""
-    body_missing = raw_exchange(impatient_server, b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                                  b"Content-Length: 100\r\n\r\n{\"text\": ")
+    body_missing = raw_exchange(
+        impatient_server, b'POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"text": '
+    )
     assert body_missing.startswith(b"HTTP/1.1 408")
     assert time.monotonic() - started < 5 * 2  # both were closed by the server, not by the client's wait
 

@@ -17,8 +17,11 @@ from tests.conftest import LocalServer, body_of
 def test_document_lists_exactly_the_app_routes(http_functions, indexed_functions):
     import function_app
 
-    document = body_of(http_functions["openapi_document"](
-        func.HttpRequest(method="GET", url="/api/openapi.json", body=b"", headers={})))
+    document = body_of(
+        http_functions["openapi_document"](
+            func.HttpRequest(method="GET", url="/api/openapi.json", body=b"", headers={})
+        )
+    )
     documented = {(path, method.upper()) for path, operations in document["paths"].items() for method in operations}
     served = set()
     for function in indexed_functions:
@@ -45,9 +48,23 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(ser
     # whose expected_label equals a wrong prediction is refused by a cross-field rule that OpenAPI 3.0
     # cannot express.
     result = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "st"), "run", f"{server.url}/api/openapi.json",
-         "--checks", "all", "--exclude-checks", "ignored_auth,positive_data_acceptance",
-         "--max-examples", "60", "--generation-deterministic", "--no-color"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        [
+            os.path.join(os.path.dirname(sys.executable), "st"),
+            "run",
+            f"{server.url}/api/openapi.json",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "ignored_auth,positive_data_acceptance",
+            "--max-examples",
+            "60",
+            "--generation-deterministic",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout[-6000:]
     assert "No issues found" in result.stdout or " passed" in result.stdout, result.stdout[-3000:]

@@ -23,16 +23,23 @@ def test_a_genuine_token_proves_its_prediction(signer):
     token = signer.sign(prediction_id, "negative", "8", TWEET)
     proof = signer.verify(token, prediction_id, "negative", TWEET)
     assert (proof.prediction_id, proof.predicted_label, proof.model_version, proof.key_id) == (
-        prediction_id, "negative", "8", signer.key_id)
+        prediction_id,
+        "negative",
+        "8",
+        signer.key_id,
+    )
     assert abs(proof.issued_at - time.time()) < 5
     assert TWEET not in token  # the token carries a hash of the tweet, not the tweet
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("prediction_id", str(uuid.uuid4()), "belongs to another prediction_id"),
-    ("predicted_label", "positive", "not the label this prediction gave"),
-    ("text", TWEET + "!", "not the tweet this prediction was made for"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("prediction_id", str(uuid.uuid4()), "belongs to another prediction_id"),
+        ("predicted_label", "positive", "not the label this prediction gave"),
+        ("text", TWEET + "!", "not the tweet this prediction was made for"),
+    ],
+)
 def test_a_token_does_not_prove_another_feedback(signer, field, value, message):
     claimed = {"prediction_id": str(uuid.uuid4()), "predicted_label": "negative", "text": TWEET}
     token = signer.sign(claimed["prediction_id"], claimed["predicted_label"], "8", claimed["text"])
@@ -47,8 +54,12 @@ def test_forged_and_tampered_tokens_are_refused(signer):
     with pytest.raises(TokenRejected, match="no longer accepts"):  # unknown key id
         signer.verify(forged, prediction_id, "negative", TWEET)
     # A token claiming this service's key id, signed with another key.
-    impostor = jwt.encode(jwt.decode(forged, options={"verify_signature": False}), generate_key(),
-                          algorithm="HS256", headers={"kid": signer.key_id})
+    impostor = jwt.encode(
+        jwt.decode(forged, options={"verify_signature": False}),
+        generate_key(),
+        algorithm="HS256",
+        headers={"kid": signer.key_id},
+    )
     with pytest.raises(TokenRejected, match="not a valid token"):
         signer.verify(impostor, prediction_id, "negative", TWEET)
     # alg "none" and garbage.

@@ -9,9 +9,9 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import (NEGATIVE_TWEET, IngestionEndpoint, LocalServer, feedback_on, free_port,
-                            telemetry_environment)
+from tests.conftest import NEGATIVE_TWEET, IngestionEndpoint, LocalServer, feedback_on, free_port, telemetry_environment
 from tweet_sentiment import telemetry
+from tweet_sentiment.settings import Settings
 
 TWEET_WITH_URL = "@united lost my bag again, worst airline ever http://t.co/vhp2GtDWPk"
 
@@ -94,15 +94,16 @@ def test_telemetry_outage_does_not_touch_answers(azurite, outage):
 def test_no_connection_string_means_no_exporter(monkeypatch):
     monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
     monkeypatch.delenv("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", raising=False)
-    assert telemetry.configure() == "disabled"
+    assert telemetry.configure(Settings.from_environment()) == "disabled"
 
 
 def test_worker_configured_telemetry_is_not_configured_twice(monkeypatch):
     monkeypatch.setenv("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "true")
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "InstrumentationKey=" + str(uuid.uuid4()))
-    assert telemetry.configure() == "worker"
+    assert telemetry.configure(Settings.from_environment()) == "worker"
 
 
 def test_mask():
     assert telemetry.mask(NEGATIVE_TWEET + " see https://t.co/abc @JetBlue") == (
-        "@user lost my bag again, worst airline ever see <url> @user")
+        "@user lost my bag again, worst airline ever see <url> @user"
+    )

@@ -21,16 +21,27 @@ from tweet_sentiment.text import (
 AMPERSAND = "@united Fingers crossed &amp; its all intact. Very disappointed with this experience"
 URL = "@VirginAmerica Your chat support is not working on your site: http://t.co/vhp2GtDWPk"
 HASHTAGS = "@VirginAmerica amazing to me that we can't get any cold air from the vents. #noair #worstflightever"
-SLANG = ("@VirginAmerica What happened 2 ur vegan food options?! At least say on ur site so i know "
-         "I won't be able 2 eat anything for next 6 hrs #fail")
+SLANG = (
+    "@VirginAmerica What happened 2 ur vegan food options?! At least say on ur site so i know "
+    "I won't be able 2 eat anything for next 6 hrs #fail"
+)
 THANKS = "@VirginAmerica i've been trying 2 book since last week & the page never loads. thx!"
 ELONGATED = "@VirginAmerica soooo are you guys going to leave the seatbelt light on all flight?"
 ACCENTED = "@SouthwestAir is this a joke? My return flight is delayed too! Café closed, crème brûlée gone"
 LOST_BAG = "@united I sure did.   I had to drive a total of 3 hours to get my own bag."
 
-ALL_OFF = TextConfig(unescape_html=False, replace_urls=False, replace_mentions=False, split_hashtags=False,
-                     lowercase=False, ascii_fold=False, reduce_elongations=False, expand_abbreviations=False,
-                     remove_stopwords=False, normalisation="none")
+ALL_OFF = TextConfig(
+    unescape_html=False,
+    replace_urls=False,
+    replace_mentions=False,
+    split_hashtags=False,
+    lowercase=False,
+    ascii_fold=False,
+    reduce_elongations=False,
+    expand_abbreviations=False,
+    remove_stopwords=False,
+    normalisation="none",
+)
 
 
 def only(**steps) -> TextConfig:
@@ -38,7 +49,9 @@ def only(**steps) -> TextConfig:
 
 
 def test_html_unescape():
-    assert "&" in clean(AMPERSAND, only(unescape_html=True)) and "&amp;" not in clean(AMPERSAND, only(unescape_html=True))
+    assert "&" in clean(AMPERSAND, only(unescape_html=True)) and "&amp;" not in clean(
+        AMPERSAND, only(unescape_html=True)
+    )
     assert "&amp;" in clean(AMPERSAND, ALL_OFF)
 
 
@@ -82,7 +95,8 @@ def test_abbreviations_expanded_before_digits_are_stripped():
     assert "hours" in tokens(SLANG, config) and "your" in tokens(SLANG, config)
     assert tokens(THANKS, config)[-1] == "thanks"
     assert preprocess("@united won't refund, gr8 service w/ no help b4 boarding", config) == (
-        "united will not refund great service with no help before boarding")
+        "united will not refund great service with no help before boarding"
+    )
     assert "thx" in tokens(THANKS, only(lowercase=True))
 
 

@@ -16,22 +16,27 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import ROOT
 from training import classic, export, tracking
-from training.train import DataOptions, export_from_registry, load_split, train
+from training.champion import export_from_registry
+from training.config import DataOptions, hyperparameters, load_split
+from training.families import FAMILIES
+from training.session import run_training_session
 from tweet_sentiment.manifest import Manifest, sha256_of
 from tweet_sentiment.model import SentimentModel
 from tweet_sentiment.text import TextConfig, preprocess_many
 
 SAMPLE = DataOptions(sample=3000)
-EVERY_RUN = sorted([f"{family}-{variant}" for family in ("logreg", "gaussian-nb", "xgboost") for variant in ("lemmatize", "stem")]
-                   + [f"{family}-{variant}" for family in ("bilstm-word2vec", "bilstm-glove") for variant in ("frozen", "fine-tuned")]
-                   + ["bert-minilm-fine-tuned", "bert-minilm-fine-tuned-int8", "vader-baseline"])
+EVERY_RUN = sorted(
+    [f"{family}-{variant}" for family in ("logreg", "gaussian-nb", "xgboost") for variant in ("lemmatize", "stem")]
+    + [f"{family}-{variant}" for family in ("bilstm-word2vec", "bilstm-glove") for variant in ("frozen", "fine-tuned")]
+    + ["bert-minilm-fine-tuned", "bert-minilm-fine-tuned-int8", "vader-baseline"]
+)
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, monkeypatch_module):
     folder = tmp_path_factory.mktemp("training")
     monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
-    summary = train(SAMPLE, folder / "mlruns", folder / "models", quick=True, latency_samples=20)  # every family
+    summary = run_training_session(SAMPLE, folder / "mlruns", folder / "models", quick=True, latency_samples=20)
     return summary, folder
 
 
@@ -49,9 +54,18 @@ def test_every_model_and_variant_is_tracked_with_every_figure(session):
     assert sorted(run.info.run_name for run in runs) == EVERY_RUN
     for run in runs:
         metrics, params = run.data.metrics, run.data.params
-        for name in ("accuracy", "macro_f1", "roc_auc", "log_loss", "binary_accuracy",
-                     *(f"{kind}_{label}" for kind in ("precision", "recall", "f1")
-                       for label in ("negative", "neutral", "positive"))):
+        for name in (
+            "accuracy",
+            "macro_f1",
+            "roc_auc",
+            "log_loss",
+            "binary_accuracy",
+            *(
+                f"{kind}_{label}"
+                for kind in ("precision", "recall", "f1")
+                for label in ("negative", "neutral", "positive")
+            ),
+        ):
             assert 0 <= metrics[f"val_{name}"] <= (math.inf if name == "log_loss" else 1), name
         assert int(params["split.train.size"]) > int(params["split.test.size"]) > int(params["split.validation.size"])
         assert len(params["split.test.sha256"]) == 64 and params["data.sample"] == "3000"
@@ -59,12 +73,16 @@ def test_every_model_and_variant_is_tracked_with_every_figure(session):
         assert artifacts == {"val/classification_report.txt", "val/val_confusion_matrix.png", "val/val_roc_curves.png"}
         if run.info.run_name == "vader-baseline" or run.data.tags.get("export_error"):
             continue
-        assert metrics["training_seconds"] > 0 and metrics["latency_single_ms_p95"] >= metrics["latency_single_ms_p50"] > 0
+        assert (
+            metrics["training_seconds"] > 0 and metrics["latency_single_ms_p95"] >= metrics["latency_single_ms_p50"] > 0
+        )
         assert metrics["latency_batch64_ms_p50"] > 0 and 0 < metrics["onnx_size_mb"] < 100
         assert metrics["parity_label_agreement"] >= float(params["parity.min_agreement"])
         assert metrics["parity_max_probability_difference"] <= float(params["parity.max_difference"])
-        assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/text_config.json")["normalisation"] == \
-            params["text.normalisation"]
+        assert (
+            mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/text_config.json")["normalisation"]
+            == params["text.normalisation"]
+        )
         onnx_files = {item.path for item in client.list_artifacts(run.info.run_id, "onnx")}
         assert {"onnx/model.json", "onnx/model.onnx"} <= onnx_files
 
@@ -83,13 +101,20 @@ def test_each_family_serves_what_it_predicted_at_training(session, tmp_path):
             assert not client.search_model_versions(f"run_id='{run.info.run_id}'")  # never registered
             continue
         folder = tmp_path / run.info.run_id
-        onnx_dir = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="onnx", dst_path=str(folder))
-        native = np.load(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(folder),
-                                                             artifact_path="native/test_probabilities.npy"))
+        onnx_dir = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="onnx", dst_path=str(folder)
+        )
+        native = np.load(
+            mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id, dst_path=str(folder), artifact_path="native/test_probabilities.npy"
+            )
+        )
         served = SentimentModel.load(Path(onnx_dir) / "model.json")
         kinds.add(served.manifest.input_kind)
         probabilities = served.probabilities(tweets)
-        assert np.abs(probabilities - native).max() <= float(run.data.params["parity.max_difference"]), run.info.run_name
+        assert np.abs(probabilities - native).max() <= float(run.data.params["parity.max_difference"]), (
+            run.info.run_name
+        )
         agreement = np.mean(probabilities.argmax(axis=1) == native.argmax(axis=1))
         assert agreement >= float(run.data.params["parity.min_agreement"]), run.info.run_name
     assert kinds == {"text", "token_ids", "wordpiece"}
@@ -97,8 +122,9 @@ def test_each_family_serves_what_it_predicted_at_training(session, tmp_path):
 
 def test_champion_is_the_best_validation_macro_f1_within_budget(session):
     summary, _ = session
-    best = max((run for run in summary["runs"].values() if run["within_budget"] == 1.0),
-               key=lambda run: run["val_macro_f1"])
+    best = max(
+        (run for run in summary["runs"].values() if run["within_budget"] == 1.0), key=lambda run: run["val_macro_f1"]
+    )
     assert summary["champion"]["run_id"] == best["run_id"]
     assert tracking.champion().run_id == best["run_id"]
 
@@ -127,8 +153,16 @@ def test_export_refuses_a_model_that_disagrees(session, tmp_path):
     config = TextConfig()
     tweets = load_split(SAMPLE).test["text"].tolist()[:50]
     shifted = classifier.predict_proba(vectorizer.transform(preprocess_many(tweets, config)))[:, ::-1]
-    fields = {"name": "t", "version": "1", "labels": ["negative", "neutral", "positive"], "preprocessing": config,
-              "input_kind": "text", "mlflow_run_id": "r", "test_metrics": {}, "family": "logreg"}
+    fields = {
+        "name": "t",
+        "version": "1",
+        "labels": ["negative", "neutral", "positive"],
+        "preprocessing": config,
+        "input_kind": "text",
+        "mlflow_run_id": "r",
+        "test_metrics": {},
+        "family": "logreg",
+    }
     with pytest.raises(export.ExportError, match="disagrees with the native model"):
         export.write_checked(classic.to_onnx(vectorizer, classifier), fields, tweets, shifted, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
@@ -138,20 +172,77 @@ def test_export_from_registry_rebuilds_the_split(session, tmp_path):
     summary, folder = session
     manifest_path = export_from_registry(folder / "mlruns", tmp_path)
     again, first = Manifest.read(manifest_path), Manifest.read(folder / "models" / "champion.json")
-    assert (again.version, again.mlflow_run_id, again.test_metrics) == (first.version, first.mlflow_run_id,
-                                                                         first.test_metrics)
+    assert (again.version, again.mlflow_run_id, again.test_metrics) == (
+        first.version,
+        first.mlflow_run_id,
+        first.test_metrics,
+    )
 
 
 def test_cli_reports_bad_data_and_unreachable_tracking(tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": ""}
-    missing = subprocess.run([sys.executable, "-m", "training", "train", "--source", "csv", "--data-path",
-                              str(tmp_path / "tweets.csv"), "--store", str(tmp_path / "mlruns")],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "train",
+            "--source",
+            "csv",
+            "--data-path",
+            str(tmp_path / "tweets.csv"),
+            "--store",
+            str(tmp_path / "mlruns"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2
     assert "tweets.csv: file not found" in missing.stderr and "Traceback" not in missing.stderr
-    unreachable = subprocess.run([sys.executable, "-m", "training", "train", "--quick"], cwd=ROOT,
-                                 env={**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
-                                 capture_output=True, text=True, timeout=120)
+    unreachable = subprocess.run(
+        [sys.executable, "-m", "training", "train", "--quick"],
+        cwd=ROOT,
+        env={**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert unreachable.returncode == 2
     assert "Fix: start the tracking server" in unreachable.stderr and "Traceback" not in unreachable.stderr
 
+
+def test_every_family_reads_its_hyperparameters_when_a_run_starts(tmp_path, monkeypatch):
+    for family in FAMILIES.values():
+        full, quick = hyperparameters(family.hyperparameters, False), hyperparameters(family.hyperparameters, True)
+        assert full and set(quick) == set(full), family.name  # quick only overrides values
+    assert hyperparameters("logreg", False)["class_weight"] == [None, "balanced"]  # "none" is Python's None
+    assert hyperparameters("bert-minilm", True)["train_sample"] < hyperparameters("bert-minilm", False)[
+        "train_sample"
+    ] or (hyperparameters("bert-minilm", False)["train_sample"] == 0)
+    edited = tmp_path / "hyperparameters.toml"
+    edited.write_text("[logreg]\nC = [3.0]\nclass_weight = ['none']\nmax_iter = 10\n")
+    assert hyperparameters("logreg", True, edited)["C"] == [3.0]  # a file edited after import is what counts
+    with pytest.raises(ValueError, match="no \\[xgboost\\] section"):
+        hyperparameters("xgboost", False, edited)
+
+
+def test_budget_is_read_from_the_environment_when_asked(monkeypatch):
+    from training.config import Budget
+
+    monkeypatch.setenv("SERVING_P95_BUDGET_MS", "6")
+    monkeypatch.setenv("SERVING_SIZE_BUDGET_MB", "30")
+    assert Budget.from_environment() == Budget(p95_ms=6.0, size_mb=30.0)
+
+
+def test_unknown_model_names_are_refused_with_the_choices():
+    from training.families import selected
+
+    assert [(family.name, variant) for family, variant in selected(["logreg-stem", "bert-minilm"])] == [
+        ("logreg", "stem"),
+        ("bert-minilm", "fine-tuned"),
+    ]
+    with pytest.raises(ValueError, match="unknown models \\['svm'\\]; choose from"):
+        selected(["svm"])

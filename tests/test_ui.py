@@ -30,9 +30,18 @@ def server(azurite):
 @pytest.fixture()
 def page():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield browser.new_page()
         browser.close()
 
@@ -94,8 +103,9 @@ def test_staff_sign_in_guards_the_page_calls_and_names_the_caller(signed_in_serv
     page.get_by_role("button", name="Predict").click()
     expect(page.get_by_role("alert")).to_contain_text("sign-in has expired")
     # What App Service authentication adds to each request once a member of staff has signed in.
-    page.set_extra_http_headers({"x-ms-client-principal-id": "5f1b-staff", "x-ms-client-principal-name":
-                                 "agent@airparadis.example"})
+    page.set_extra_http_headers(
+        {"x-ms-client-principal-id": "5f1b-staff", "x-ms-client-principal-name": "agent@airparadis.example"}
+    )
     with page.expect_request("**/api/staff/predict"):
         page.get_by_role("button", name="Predict").click()
     expect(page.locator("#label")).to_have_text("negative")
@@ -108,8 +118,10 @@ def test_staff_sign_in_guards_the_page_calls_and_names_the_caller(signed_in_serv
 
 def test_page_runs_under_its_content_security_policy(server, page):
     violations: list[str] = []
-    page.on("console", lambda message: violations.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     response = page.goto(f"{server.url}/api/ui")
     policy = response.headers["content-security-policy"]
     assert "script-src 'sha256-" in policy and "'unsafe-inline'" not in policy

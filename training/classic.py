@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 import mlflow.sklearn
 import numpy as np
@@ -21,7 +22,7 @@ from sklearn.metrics import f1_score
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
 
-from tweet_sentiment.text import TextConfig, preprocess_many
+from tweet_sentiment.text import Normalisation, TextConfig, preprocess_many
 
 from .candidate import Candidate
 from .data import Split
@@ -50,8 +51,9 @@ def to_onnx(vectorizer: TfidfVectorizer, classifier) -> bytes:
     if isinstance(classifier, GaussianNB):
         return _double_precision_naive_bayes(vectorizer, classifier).SerializeToString()
     pipeline = Pipeline([("tfidf", vectorizer), ("classifier", classifier)])
-    model = convert_sklearn(pipeline, initial_types=[("text", StringTensorType([None, 1]))], options=options,
-                            target_opset=ONNX_OPSET)
+    model = convert_sklearn(
+        pipeline, initial_types=[("text", StringTensorType([None, 1]))], options=options, target_opset=ONNX_OPSET
+    )
     if type(classifier).__name__ == "XGBClassifier":
         _nudge_tree_thresholds(model)
     return model.SerializeToString()
@@ -60,18 +62,29 @@ def to_onnx(vectorizer: TfidfVectorizer, classifier) -> bytes:
 def _double_precision_naive_bayes(vectorizer: TfidfVectorizer, classifier: GaussianNB) -> onnx.ModelProto:
     """TF-IDF graph, a cast to double, then naive Bayes in double precision: its log-likelihoods over thousands
     of features lose about 4e-4 of probability in float32, past the parity limit."""
-    tfidf = convert_sklearn(vectorizer, initial_types=[("text", StringTensorType([None, 1]))],
-                            options={id(vectorizer): {"tokenexp": r"\w\w+", "locale": "C.UTF-8"}},
-                            target_opset=ONNX_OPSET)
+    tfidf = convert_sklearn(
+        vectorizer,
+        initial_types=[("text", StringTensorType([None, 1]))],
+        options={id(vectorizer): {"tokenexp": r"\w\w+", "locale": "C.UTF-8"}},
+        target_opset=ONNX_OPSET,
+    )
     width = len(vectorizer.vocabulary_)
-    tfidf.graph.node.append(onnx.helper.make_node("Cast", [tfidf.graph.output[0].name], ["features_double"],
-                                                  to=onnx.TensorProto.DOUBLE))
+    tfidf.graph.node.append(
+        onnx.helper.make_node("Cast", [tfidf.graph.output[0].name], ["features_double"], to=onnx.TensorProto.DOUBLE)
+    )
     del tfidf.graph.output[:]
-    tfidf.graph.output.append(onnx.helper.make_tensor_value_info("features_double", onnx.TensorProto.DOUBLE,
-                                                                 [None, width]))
-    bayes = onnx.compose.add_prefix(convert_sklearn(
-        classifier, initial_types=[("features", DoubleTensorType([None, width]))],
-        options={id(classifier): {"zipmap": False}}, target_opset=ONNX_OPSET), "nb_")
+    tfidf.graph.output.append(
+        onnx.helper.make_tensor_value_info("features_double", onnx.TensorProto.DOUBLE, [None, width])
+    )
+    bayes = onnx.compose.add_prefix(
+        convert_sklearn(
+            classifier,
+            initial_types=[("features", DoubleTensorType([None, width]))],
+            options={id(classifier): {"zipmap": False}},
+            target_opset=ONNX_OPSET,
+        ),
+        "nb_",
+    )
     for model in (tfidf, bayes):  # merge_models wants the same opsets and IR version on both sides
         for opset in model.opset_import:
             opset.version = ONNX_OPSET.get(opset.domain, opset.version)
@@ -98,14 +111,29 @@ def _register_xgboost_converter() -> None:
     from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
     from xgboost import XGBClassifier
 
-    update_registered_converter(XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
-                                convert_xgboost, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+    update_registered_converter(
+        XGBClassifier,
+        "XGBoostXGBClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_xgboost,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
 
 
-def _search(family: str, split: Split, variant: str, labels: list[str], grid: dict[str, tuple],
-            make: Callable[[dict, int], object], dense: bool, seed: int, early_stopping: bool = False) -> Candidate:
-    """Fit one classifier per grid point on the training part, keep the best validation macro-F1."""
-    config = TextConfig(normalisation=variant)
+def fit_best_on_validation(
+    family: str,
+    split: Split,
+    variant: str,
+    labels: list[str],
+    grid: dict[str, tuple[Any, ...]],
+    make: Callable[[dict[str, Any], int], Any],
+    dense: bool,
+    seed: int,
+    early_stopping: bool = False,
+) -> Candidate:
+    """Fit one classifier per grid point on the training part and keep the one with the best validation
+    macro-F1 (the grid: every list-valued hyperparameter)."""
+    config = TextConfig(normalisation=cast(Normalisation, variant))  # checked by TextConfig
     started = time.perf_counter()
     train_texts = preprocess_many(split.train["text"].tolist(), config)
     validation_texts = preprocess_many(split.validation["text"].tolist(), config)
@@ -121,7 +149,7 @@ def _search(family: str, split: Split, variant: str, labels: list[str], grid: di
     validation_y = np.array([labels.index(label) for label in split.validation["sentiment"]])
     results, best = [], None
     for values in itertools.product(*grid.values()):
-        params = dict(zip(grid, values))
+        params = dict(zip(grid, values, strict=True))
         classifier = make(params, seed)
         # Early stopping watches the validation part, as the search does.
         fit_params = {"eval_set": [(validation_x, validation_y)], "verbose": False} if early_stopping else {}
@@ -143,40 +171,87 @@ def _search(family: str, split: Split, variant: str, labels: list[str], grid: di
 
     def log_native() -> None:
         # cloudpickle: skops refuses XGBoost's types. Requirements stated, not inferred (inference runs pip).
-        mlflow.sklearn.log_model(Pipeline([("tfidf", vectorizer), ("classifier", classifier)]), name="native",
-                                 serialization_format="cloudpickle",
-                                 pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+        mlflow.sklearn.log_model(
+            Pipeline([("tfidf", vectorizer), ("classifier", classifier)]),
+            name="native",
+            serialization_format="cloudpickle",
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        )
 
-    return Candidate(family=family, variant=variant, text_config=config,
-                     params={**{key: str(value) for key, value in params.items()},
-                             "features": "tfidf word 1-2-grams" + (f", top {DENSE_FEATURES}, dense" if dense else ""),
-                             "vocabulary_size": len(vectorizer.vocabulary_)},
-                     predict_proba=predict_proba, onnx=to_onnx(vectorizer, classifier), labels=labels,
-                     search=results, training_seconds=time.perf_counter() - started, log_native=log_native)
+    return Candidate(
+        family=family,
+        variant=variant,
+        text_config=config,
+        params={
+            **{key: str(value) for key, value in params.items()},
+            "features": "tfidf word 1-2-grams" + (f", top {DENSE_FEATURES}, dense" if dense else ""),
+            "vocabulary_size": len(vectorizer.vocabulary_),
+        },
+        predict_proba=predict_proba,
+        onnx=to_onnx(vectorizer, classifier),
+        labels=labels,
+        search=results,
+        training_seconds=time.perf_counter() - started,
+        log_native=log_native,
+    )
 
 
-def train_logreg(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
-    grid = {"C": (1.0, 4.0) if quick else (0.5, 1.0, 2.0, 4.0, 8.0), "class_weight": (None, "balanced")}
-    return _search("logreg", split, variant, labels, grid,
-                   lambda p, s: LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=2000,
-                                                       random_state=s), dense=False, seed=seed)
+def _grid(params: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    return {key: tuple(value) for key, value in params.items() if isinstance(value, list)}
 
 
-def train_gaussian_nb(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
-    grid = {"var_smoothing": (1e-4, 1e-2) if quick else (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)}
-    return _search("gaussian-nb", split, variant, labels, grid,
-                   lambda p, s: GaussianNB(var_smoothing=p["var_smoothing"]), dense=True, seed=seed)
+def fit_logreg(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
+    return fit_best_on_validation(
+        "logreg",
+        split,
+        variant,
+        labels,
+        _grid(params),
+        lambda p, s: LogisticRegression(
+            C=p["C"], class_weight=p["class_weight"], max_iter=params["max_iter"], random_state=s
+        ),
+        dense=False,
+        seed=seed,
+    )
 
 
-def train_xgboost(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
+def fit_gaussian_nb(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
+    return fit_best_on_validation(
+        "gaussian-nb",
+        split,
+        variant,
+        labels,
+        _grid(params),
+        lambda p, s: GaussianNB(var_smoothing=p["var_smoothing"]),
+        dense=True,
+        seed=seed,
+    )
+
+
+def fit_xgboost(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
     from xgboost import XGBClassifier
 
     _register_xgboost_converter()
-    grid = {"max_depth": (4,) if quick else (4, 8), "learning_rate": (0.3,)}
-    return _search("xgboost", split, variant, labels, grid,
-                   lambda p, s: XGBClassifier(
-                       n_estimators=p.get("n_estimators", 50 if quick else 400), max_depth=p["max_depth"],
-                       learning_rate=p["learning_rate"], subsample=0.9, colsample_bytree=0.5, tree_method="hist",
-                       # early stopping while searching; the final refit has its tree count fixed
-                       early_stopping_rounds=None if "n_estimators" in p else 30, eval_metric="mlogloss",
-                       n_jobs=2, random_state=s), dense=True, seed=seed, early_stopping=True)
+    return fit_best_on_validation(
+        "xgboost",
+        split,
+        variant,
+        labels,
+        _grid(params),
+        lambda p, s: XGBClassifier(
+            n_estimators=p.get("n_estimators", params["n_estimators"]),
+            max_depth=p["max_depth"],
+            learning_rate=p["learning_rate"],
+            subsample=params["subsample"],
+            colsample_bytree=params["colsample_bytree"],
+            tree_method="hist",
+            # early stopping while searching; the final refit has its tree count fixed
+            early_stopping_rounds=None if "n_estimators" in p else params["early_stopping_rounds"],
+            eval_metric="mlogloss",
+            n_jobs=2,
+            random_state=s,
+        ),
+        dense=True,
+        seed=seed,
+        early_stopping=True,
+    )

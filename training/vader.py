@@ -15,12 +15,12 @@ THRESHOLD = 0.05  # VADER's documented compound-score cut-offs
 def score(texts: list[str]) -> tuple[np.ndarray, list[str]]:
     """Scores (negative, neutral, positive proportions) and labels by VADER's compound rule."""
     analyzer = SentimentIntensityAnalyzer()
-    probabilities, labels = [], []
+    rows, labels = [], []
     for text in texts:
         polarity = analyzer.polarity_scores(clean(text, VADER_TEXT))
-        probabilities.append([polarity["neg"], polarity["neu"], polarity["pos"]])
+        rows.append([polarity["neg"], polarity["neu"], polarity["pos"]])
         compound = polarity["compound"]
         labels.append("positive" if compound >= THRESHOLD else "negative" if compound <= -THRESHOLD else "neutral")
-    probabilities = np.asarray(probabilities, dtype=np.float64)
+    probabilities = np.asarray(rows, dtype=np.float64)
     # A text with no scored word is all neutral; keep every row a distribution.
     return probabilities / probabilities.sum(axis=1, keepdims=True).clip(min=1e-9), labels

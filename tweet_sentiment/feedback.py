@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient
@@ -19,8 +20,10 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 
 
 def azurite_connection_string(host: str = "127.0.0.1", port: int = 10002) -> str:
-    return (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-            f"TableEndpoint=http://{host}:{port}/devstoreaccount1;")
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"TableEndpoint=http://{host}:{port}/devstoreaccount1;"
+    )
 
 
 class FeedbackUnavailable(RuntimeError):
@@ -43,8 +46,14 @@ class FeedbackStore:
     In Azure the store connects to `table_endpoint` with the app's managed identity (DefaultAzureCredential);
     a connection string is used only where one is given (Azurite locally and in tests)."""
 
-    def __init__(self, connection_string: str | None, table_name: str, timeout_seconds: float = 2.0,
-                 concurrent_writes: int = 4, table_endpoint: str | None = None):
+    def __init__(
+        self,
+        connection_string: str | None,
+        table_name: str,
+        timeout_seconds: float = 2.0,
+        concurrent_writes: int = 4,
+        table_endpoint: str | None = None,
+    ):
         self.table_name = table_name
         self._connection_string = connection_string
         self._endpoint = table_endpoint
@@ -57,24 +66,31 @@ class FeedbackStore:
         return FeedbackUnavailable(f"feedback table {self.table_name!r} is unreachable ({type(error).__name__})")
 
     def _connect(self) -> TableClient:
-        options: dict[str, Any] = {"table_name": self.table_name, "retry_total": 0,
-                                   "connection_timeout": self._timeout, "read_timeout": self._timeout}
+        options: dict[str, Any] = {
+            "table_name": self.table_name,
+            "retry_total": 0,
+            "connection_timeout": self._timeout,
+            "read_timeout": self._timeout,
+        }
         try:
             if self._connection_string:
                 return TableClient.from_connection_string(self._connection_string, **options)
             from azure.identity import DefaultAzureCredential  # only the identity path needs it
 
             # Managed identity in Azure; a developer's `az login` elsewhere. Token requests fail fast too.
-            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True,
-                                                connection_timeout=self._timeout, retry_total=0)
+            credential = DefaultAzureCredential(
+                exclude_interactive_browser_credential=True, connection_timeout=self._timeout, retry_total=0
+            )
             return TableClient(endpoint=str(self._endpoint), credential=credential, **options)
         except ValueError as error:
             raise FeedbackUnavailable(f"feedback storage setting is invalid ({error})") from error
 
     def _table(self) -> TableClient:
         if not self._connection_string and not self._endpoint:
-            raise FeedbackUnavailable("feedback storage is not configured: set FEEDBACK_TABLE_ENDPOINT (managed "
-                                      "identity) or FEEDBACK_STORAGE_CONNECTION_STRING (Azurite, local runs)")
+            raise FeedbackUnavailable(
+                "feedback storage is not configured: set FEEDBACK_TABLE_ENDPOINT (managed "
+                "identity) or FEEDBACK_STORAGE_CONNECTION_STRING (Azurite, local runs)"
+            )
         with self._lock:
             if self._client is None:
                 client = self._connect()
@@ -94,9 +110,12 @@ class FeedbackStore:
         """Store one feedback (`prediction_id` is the key). Returns True when written now, False when the same
         feedback was already stored (a client retry). Raises FeedbackConflict when a different feedback was
         stored for this prediction, FeedbackUnavailable when storage does not answer."""
-        record = {"PartitionKey": entity["prediction_id"][:2], "RowKey": entity["prediction_id"],
-                  "received_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                  **{key: value for key, value in entity.items() if value is not None}}
+        record = {
+            "PartitionKey": entity["prediction_id"][:2],
+            "RowKey": entity["prediction_id"],
+            "received_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **{key: value for key, value in entity.items() if value is not None},
+        }
         if not self._slots.acquire(timeout=0.1):
             raise FeedbackUnavailable("feedback storage is busy: too many writes are waiting for it")
         try:

@@ -44,10 +44,13 @@ class Manifest:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Manifest":
+    def from_dict(cls, values: dict[str, Any]) -> Manifest:
         known = {field.name for field in dataclasses.fields(cls)}
-        optional = {field.name for field in dataclasses.fields(cls)
-                    if field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING}
+        optional = {
+            field.name
+            for field in dataclasses.fields(cls)
+            if field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        }
         missing = sorted(known - optional - set(values))
         unknown = sorted(set(values) - known)
         if missing or unknown:
@@ -70,18 +73,19 @@ class Manifest:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def read(cls, path: Path) -> "Manifest":
+    def read(cls, path: Path) -> Manifest:
         if not path.is_file():
-            raise ModelError(f"model manifest {path} not found: export a model with `python -m training train` "
-                             "or point SENTIMENT_MODEL_PATH at an exported manifest")
+            raise ModelError(
+                f"model manifest {path} not found: export a model with `python -m training train` "
+                "or point SENTIMENT_MODEL_PATH at an exported manifest"
+            )
         try:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError, RecursionError) as error:
             raise ModelError(f"model manifest {path} is invalid ({error}): re-export the model") from error
 
 
-_STRING_FIELDS = ("name", "version", "created_at", "input_kind", "onnx_file", "onnx_sha256", "mlflow_run_id",
-                  "family")
+_STRING_FIELDS = ("name", "version", "created_at", "input_kind", "onnx_file", "onnx_sha256", "mlflow_run_id", "family")
 
 
 def _check_types(values: dict[str, Any]) -> None:
@@ -95,8 +99,9 @@ def _check_types(values: dict[str, Any]) -> None:
         wrong.append("test_metrics")
     assets = values.get("assets", {})
     if not isinstance(assets, dict) or not all(
-            isinstance(asset, dict) and isinstance(asset.get("file"), str) and isinstance(asset.get("sha256"), str)
-            for asset in assets.values()):
+        isinstance(asset, dict) and isinstance(asset.get("file"), str) and isinstance(asset.get("sha256"), str)
+        for asset in assets.values()
+    ):
         wrong.append("assets")
     length = values.get("sequence_length")
     if length is not None and (type(length) is not int or length < 1):

@@ -10,12 +10,16 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from .manifest import Manifest, ModelError, sha256_of
 from .text import preprocess_many, tokens
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 PADDING_ID, UNKNOWN_ID = 0, 1  # reserved ids of the biLSTM vocabulary
 
@@ -31,8 +35,10 @@ def _verified(manifest_path: Path, file_name: str, sha256: str, what: str) -> Pa
     if not path.is_file():
         raise ModelError(f"{what} {path} named by {manifest_path} is missing: re-export the model")
     if sha256_of(path) != sha256:
-        raise ModelError(f"{what} {path} does not match the sha256 in {manifest_path}: the file is corrupt or "
-                         "was replaced; re-export the model")
+        raise ModelError(
+            f"{what} {path} does not match the sha256 in {manifest_path}: the file is corrupt or "
+            "was replaced; re-export the model"
+        )
     return path
 
 
@@ -43,14 +49,14 @@ def token_ids(token_lists: list[list[str]], vocabulary: dict[str, int], length: 
     for row, words in enumerate(token_lists):
         sequence = [vocabulary.get(word, UNKNOWN_ID) for word in words][-length:]
         if sequence:
-            ids[row, length - len(sequence):] = sequence
+            ids[row, length - len(sequence) :] = sequence
     return ids
 
 
-def wordpiece_tokenizer(path: Path, max_length: int):
+def wordpiece_tokenizer(path: Path, max_length: int) -> Tokenizer:
     """A `tokenizers` tokenizer from tokenizer.json, truncating to `max_length`, padding to the longest tweet
     of the batch (the checkpoint's file pads every input to 128)."""
-    from tokenizers import Tokenizer  # only the BERT family needs it
+    from tokenizers import Tokenizer  # only the BERT family needs it: not imported before
 
     tokenizer = Tokenizer.from_file(str(path))
     tokenizer.enable_truncation(max_length=max_length)
@@ -58,12 +64,14 @@ def wordpiece_tokenizer(path: Path, max_length: int):
     return tokenizer
 
 
-def wordpiece_inputs(tokenizer, processed_texts: list[str]) -> dict[str, np.ndarray]:
+def wordpiece_inputs(tokenizer: Tokenizer, processed_texts: list[str]) -> dict[str, np.ndarray]:
     """The BERT inputs of a batch (training and serving both call this)."""
     encodings = tokenizer.encode_batch(processed_texts)
-    return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+    return {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
 
 
 class SentimentModel:
@@ -76,20 +84,23 @@ class SentimentModel:
         self._inputs = {item.name: item for item in session.get_inputs()}
         self._probability_output = _probability_output(session)
         self._vocabulary: dict[str, int] = {}
-        self._tokenizer = None
+        self._tokenizer: Tokenizer | None = None
+        self._sequence_length = manifest.sequence_length or 0  # the manifest requires it where it is used
         if manifest.input_kind == "token_ids":
             self._vocabulary = json.loads(assets["vocabulary"].read_text(encoding="utf-8"))
         elif manifest.input_kind == "wordpiece":
-            self._tokenizer = wordpiece_tokenizer(assets["tokenizer"], manifest.sequence_length)
+            self._tokenizer = wordpiece_tokenizer(assets["tokenizer"], self._sequence_length)
 
     @classmethod
-    def load(cls, manifest_path: Path, intra_op_threads: int = 1) -> "SentimentModel":
+    def load(cls, manifest_path: Path, intra_op_threads: int = 1) -> SentimentModel:
         """Load and verify a model; raises ModelError with what to do when it cannot be served."""
         started = time.perf_counter()
         manifest = Manifest.read(manifest_path)
         onnx_path = _verified(manifest_path, manifest.onnx_file, manifest.onnx_sha256, "ONNX file")
-        assets = {role: _verified(manifest_path, asset["file"], asset["sha256"], f"{role} file")
-                  for role, asset in manifest.assets.items()}
+        assets = {
+            role: _verified(manifest_path, asset["file"], asset["sha256"], f"{role} file")
+            for role, asset in manifest.assets.items()
+        }
         options = ort.SessionOptions()
         # ONNX Runtime sizes its pool from the host's cores, not the container's: set it explicitly.
         options.intra_op_num_threads = intra_op_threads
@@ -103,11 +114,14 @@ class SentimentModel:
             # The first run loads the lemmatiser tables (not on a user's request) and shows the graph's width.
             warm_up = model.probabilities(["warm up"])
         except Exception as error:  # a damaged asset fails inside tokenizers, json or ONNX Runtime
-            raise ModelError(f"model {manifest_path} cannot run ({type(error).__name__}: {error}): "
-                             "re-export the model") from error
+            raise ModelError(
+                f"model {manifest_path} cannot run ({type(error).__name__}: {error}): re-export the model"
+            ) from error
         if warm_up.ndim != 2 or warm_up.shape[1] != len(manifest.labels):
-            raise ModelError(f"the ONNX graph of {manifest_path} gives {warm_up.shape[-1]} scores per tweet but "
-                             f"the manifest names {len(manifest.labels)} labels: re-export the model")
+            raise ModelError(
+                f"the ONNX graph of {manifest_path} gives {warm_up.shape[-1]} scores per tweet but "
+                f"the manifest names {len(manifest.labels)} labels: re-export the model"
+            )
         model.load_seconds = time.perf_counter() - started
         return model
 
@@ -121,9 +135,10 @@ class SentimentModel:
             (name,) = self._inputs
             return {name: np.array(preprocess_many(texts, config), dtype=object).reshape(-1, 1)}
         if kind == "token_ids":
-            ids = token_ids([tokens(text, config) for text in texts], self._vocabulary, self.manifest.sequence_length)
-            (name, spec), = self._inputs.items()
+            ids = token_ids([tokens(text, config) for text in texts], self._vocabulary, self._sequence_length)
+            ((name, spec),) = self._inputs.items()
             return {name: ids.astype(_numpy_type(spec.type))}
+        assert self._tokenizer is not None  # "wordpiece" manifests name a tokenizer (checked at load)
         columns = wordpiece_inputs(self._tokenizer, preprocess_many(texts, config))
         return {name: columns[name].astype(_numpy_type(spec.type)) for name, spec in self._inputs.items()}
 
@@ -137,7 +152,7 @@ class SentimentModel:
         return [
             Prediction(
                 label=self.labels[int(np.argmax(row))],
-                scores={label: round(float(value), 6) for label, value in zip(self.labels, row)},
+                scores={label: round(float(value), 6) for label, value in zip(self.labels, row, strict=True)},
             )
             for row in probabilities
         ]
@@ -152,6 +167,8 @@ def _probability_output(session: ort.InferenceSession) -> str:
     # the floating-point tensor of rank 2.
     for output in session.get_outputs():
         if output.type in ("tensor(float)", "tensor(double)") and len(output.shape) == 2:
-            return output.name
-    raise ModelError("the ONNX graph has no probability output (a float tensor of shape [batch, labels]): "
-                     "export it with zipmap disabled, or with its softmax")
+            return str(output.name)
+    raise ModelError(
+        "the ONNX graph has no probability output (a float tensor of shape [batch, labels]): "
+        "export it with zipmap disabled, or with its softmax"
+    )

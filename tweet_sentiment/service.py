@@ -1,99 +1,27 @@
-"""What the HTTP functions need beyond the model: settings, the per-worker model, request validation."""
+"""What the HTTP functions need beyond the model: the per-worker model, request validation, the signer."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-import os
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
+from .labels import LABELS
 from .manifest import ModelError
 from .model import SentimentModel
+from .settings import Settings
 from .signing import PredictionSigner, generate_key
 
 logger = logging.getLogger(__name__)
 
-APP_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LABELS = ("negative", "neutral", "positive")
+DEFAULT_LABELS = LABELS  # what feedback and the documentation accept while the model is down
 FEEDBACK_FIELDS = {"prediction_id", "prediction_token", "text", "predicted_label", "correct", "expected_label"}
 PREDICT_FIELDS = {"text", "texts"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """App settings (environment variables), with the documented defaults."""
-
-    model_path: Path = APP_ROOT / "models" / "champion.json"
-    onnx_threads: int = 1
-    max_tweet_chars: int = 1000
-    max_request_bytes: int = 64 * 1024
-    max_batch: int = 64
-    max_batch_chars: int = 16_000  # bounds the CPU one request can take: 64 tweets of 250 characters
-    model_retry_seconds: float = 30.0
-    feedback_retry_seconds: int = 30
-    feedback_table: str = "feedback"
-    feedback_connection_string: str | None = dataclasses.field(default=None, repr=False)
-    feedback_table_endpoint: str | None = None  # Azure: the account's table endpoint, reached with the identity
-    feedback_timeout_seconds: float = 2.0
-    feedback_concurrent_writes: int = 4  # storage calls that may wait at once; the rest answer 503 at once
-    # Secrets: never in repr, hence never in a log line that prints the settings.
-    signing_key: str | None = dataclasses.field(default=None, repr=False)
-    previous_signing_key: str | None = dataclasses.field(default=None, repr=False)
-    token_max_age_days: int = 30
-    staff_sign_in_required: bool = False  # Azure with Entra ID sign-in: the staff routes need a signed-in user
-    telemetry_includes_text: bool = False  # tweets are personal data: off unless an operator allows it
-
-    @classmethod
-    def from_environment(cls) -> "Settings":
-        environ = os.environ
-        model_path = Path(environ.get("SENTIMENT_MODEL_PATH", cls.model_path))
-        return cls(
-            model_path=model_path if model_path.is_absolute() else APP_ROOT / model_path,
-            onnx_threads=_positive_int(environ, "ONNX_INTRA_OP_THREADS", cls.onnx_threads),
-            max_tweet_chars=_positive_int(environ, "MAX_TWEET_CHARS", cls.max_tweet_chars),
-            max_request_bytes=_positive_int(environ, "MAX_REQUEST_BYTES", cls.max_request_bytes),
-            max_batch=_positive_int(environ, "MAX_BATCH_TWEETS", cls.max_batch),
-            max_batch_chars=_positive_int(environ, "MAX_BATCH_CHARS", cls.max_batch_chars),
-            feedback_table=environ.get("FEEDBACK_TABLE", cls.feedback_table),
-            # The Function App's own storage account unless a dedicated one is named.
-            feedback_connection_string=(environ.get("FEEDBACK_STORAGE_CONNECTION_STRING")
-                                        or environ.get("AzureWebJobsStorage") or None),
-            feedback_table_endpoint=environ.get("FEEDBACK_TABLE_ENDPOINT") or None,
-            feedback_timeout_seconds=_positive_int(environ, "FEEDBACK_STORAGE_TIMEOUT_SECONDS", 2),
-            feedback_concurrent_writes=_positive_int(environ, "FEEDBACK_CONCURRENT_WRITES",
-                                                     cls.feedback_concurrent_writes),
-            signing_key=_secret(environ, "PREDICTION_SIGNING_KEY"),
-            previous_signing_key=_secret(environ, "PREDICTION_SIGNING_KEY_PREVIOUS"),
-            staff_sign_in_required=environ.get("STAFF_SIGN_IN_REQUIRED", "false").lower() == "true",
-            token_max_age_days=_positive_int(environ, "PREDICTION_TOKEN_MAX_AGE_DAYS", cls.token_max_age_days),
-            telemetry_includes_text=environ.get("TELEMETRY_INCLUDE_TEXT", "false").lower() == "true",
-        )
-
-
-def _secret(environ: Mapping[str, str], name: str) -> str | None:
-    """A secret setting. A Key Vault reference that App Service could not resolve arrives as its own text
-    ("@Microsoft.KeyVault(...)"), which is public: it is treated as missing, never used as a key."""
-    value = environ.get(name) or None
-    if value is not None and value.startswith("@Microsoft.KeyVault("):
-        logger.error("app setting %s is an unresolved Key Vault reference: check the app's identity has the "
-                     "Key Vault Secrets User role and that the secret exists", name)
-        return None
-    return value
-
-
-def _positive_int(environ: os._Environ, name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"app setting {name}={raw!r} must be a positive integer (default {default})")
-    return int(raw)
 
 
 class ModelHolder:
@@ -125,8 +53,10 @@ class ModelHolder:
                     except ModelError as error:
                         self._error, self._failed_at = error, time.monotonic()
                     except Exception as error:  # a damaged asset can fail inside any library: same path
-                        self._error = ModelError(f"model {self.settings.model_path} cannot be loaded "
-                                                 f"({type(error).__name__}: {error}): re-export the model")
+                        self._error = ModelError(
+                            f"model {self.settings.model_path} cannot be loaded "
+                            f"({type(error).__name__}: {error}): re-export the model"
+                        )
                         self._failed_at = time.monotonic()
                 if self._model is None:
                     raise self._error or ModelError("model not loaded")
@@ -218,8 +148,11 @@ def parse_predict(body: bytes, settings: Settings) -> PredictRequest:
             errors[index] = str(error)
     characters = sum(len(text) for text in texts if text is not None)
     if characters > settings.max_batch_chars:
-        raise BadRequest(f"the batch has {characters} characters; the limit is {settings.max_batch_chars}: "
-                         "split it into smaller batches", 413)
+        raise BadRequest(
+            f"the batch has {characters} characters; the limit is {settings.max_batch_chars}: "
+            "split it into smaller batches",
+            413,
+        )
     return PredictRequest(texts, errors, batch=True)
 
 
@@ -244,11 +177,12 @@ def parse_feedback(body: bytes, settings: Settings, labels: Sequence[str]) -> Fe
         raise BadRequest("field 'prediction_id' must be the UUID that /api/predict returned") from None
     token = payload.get("prediction_token")
     if not isinstance(token, str) or not token:
-        raise BadRequest("field 'prediction_token' is required: the token that /api/predict returned with "
-                         "the prediction")
+        raise BadRequest(
+            "field 'prediction_token' is required: the token that /api/predict returned with the prediction"
+        )
     text = tweet_text(payload, settings)
     predicted = payload.get("predicted_label")
-    if predicted not in labels:
+    if not isinstance(predicted, str) or predicted not in labels:
         raise BadRequest(f"field 'predicted_label' must be one of {list(labels)}")
     correct = payload.get("correct")
     if type(correct) is not bool:
@@ -257,10 +191,18 @@ def parse_feedback(body: bytes, settings: Settings, labels: Sequence[str]) -> Fe
     if "expected_label" in payload and expected not in labels:  # null included: leave the field out instead
         raise BadRequest(f"field 'expected_label' must be one of {list(labels)}")
     if expected is not None and (expected == predicted) != correct:
-        raise BadRequest("field 'expected_label' contradicts 'correct': give the right label when the prediction "
-                         "was wrong, and leave it out (or equal to the prediction) when it was right")
-    return Feedback(prediction_id, text, predicted, correct,
-                    expected if expected is not None else (predicted if correct else None), token)
+        raise BadRequest(
+            "field 'expected_label' contradicts 'correct': give the right label when the prediction "
+            "was wrong, and leave it out (or equal to the prediction) when it was right"
+        )
+    return Feedback(
+        prediction_id,
+        text,
+        predicted,
+        correct,
+        expected if expected is not None else (predicted if correct else None),
+        token,
+    )
 
 
 def prediction_signer(settings: Settings) -> PredictionSigner:
@@ -268,8 +210,10 @@ def prediction_signer(settings: Settings) -> PredictionSigner:
     for this process only: tokens then stop verifying on restart and on other workers, hence the warning."""
     key = settings.signing_key
     if key is None:
-        logger.warning("PREDICTION_SIGNING_KEY is not set: prediction tokens are signed with a key of this process "
-                       "only; set it (a Key Vault reference in Azure) so feedback verifies across workers")
+        logger.warning(
+            "PREDICTION_SIGNING_KEY is not set: prediction tokens are signed with a key of this process "
+            "only; set it (a Key Vault reference in Azure) so feedback verifies across workers"
+        )
         key = generate_key()
     previous = [settings.previous_signing_key] if settings.previous_signing_key else []
     return PredictionSigner(key, previous, max_age_seconds=settings.token_max_age_days * 86400)

@@ -61,11 +61,18 @@ class PredictionSigner:
         self.key_id = key_id(key)
         self.max_age_seconds = max_age_seconds
 
-    def sign(self, prediction_id: str, predicted_label: str, model_version: str, text: str,
-             now: float | None = None) -> str:
+    def sign(
+        self, prediction_id: str, predicted_label: str, model_version: str, text: str, now: float | None = None
+    ) -> str:
         issued_at = int(time.time() if now is None else now)
-        claims = {"pid": prediction_id, "label": predicted_label, "mv": model_version,
-                  "th": text_sha256(text), "iat": issued_at, "exp": issued_at + self.max_age_seconds}
+        claims = {
+            "pid": prediction_id,
+            "label": predicted_label,
+            "mv": model_version,
+            "th": text_sha256(text),
+            "iat": issued_at,
+            "exp": issued_at + self.max_age_seconds,
+        }
         return jwt.encode(claims, self._signing_key, algorithm=ALGORITHM, headers={"kid": self.key_id})
 
     def verify(self, token: str, prediction_id: str, predicted_label: str, text: str) -> SignedPrediction:
@@ -76,25 +83,32 @@ class PredictionSigner:
             raise TokenRejected("'prediction_token' is not a token issued by /api/predict") from None
         key = self._keys.get(str(header.get("kid")))
         if key is None:
-            raise TokenRejected("'prediction_token' was signed by a key this service no longer accepts: "
-                                "predict again and send the new token")
+            raise TokenRejected(
+                "'prediction_token' was signed by a key this service no longer accepts: "
+                "predict again and send the new token"
+            )
         try:
             claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["exp", "iat"]})
         except jwt.ExpiredSignatureError:
-            raise TokenRejected("'prediction_token' has expired: feedback is accepted for "
-                                f"{self.max_age_seconds // 86400} days after a prediction") from None
+            raise TokenRejected(
+                "'prediction_token' has expired: feedback is accepted for "
+                f"{self.max_age_seconds // 86400} days after a prediction"
+            ) from None
         except jwt.PyJWTError:
             raise TokenRejected("'prediction_token' is not a valid token issued by /api/predict") from None
         issued_at = claims.get("iat")
         # The lifetime in force now applies too, so shortening the setting also shortens issued tokens.
         if not isinstance(issued_at, int) or time.time() - issued_at > self.max_age_seconds:
-            raise TokenRejected("'prediction_token' has expired: feedback is accepted for "
-                                f"{self.max_age_seconds // 86400} days after a prediction")
+            raise TokenRejected(
+                "'prediction_token' has expired: feedback is accepted for "
+                f"{self.max_age_seconds // 86400} days after a prediction"
+            )
         if claims.get("pid") != prediction_id:
             raise TokenRejected("'prediction_token' belongs to another prediction_id")
         if claims.get("label") != predicted_label:
             raise TokenRejected("'predicted_label' is not the label this prediction gave")
         if claims.get("th") != text_sha256(text):
             raise TokenRejected("'text' is not the tweet this prediction was made for")
-        return SignedPrediction(prediction_id, predicted_label, str(claims.get("mv", "")), issued_at,
-                                str(header["kid"]))
+        return SignedPrediction(
+            prediction_id, predicted_label, str(claims.get("mv", "")), issued_at, str(header["kid"])
+        )

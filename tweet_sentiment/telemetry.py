@@ -8,8 +8,8 @@ blocks nor fails a request, and a telemetry outage costs events, never answers.
 from __future__ import annotations
 
 import logging
-import os
 
+from .settings import Settings
 from .text import MENTION_PATTERN, URL_PATTERN  # the same patterns the text processing replaces
 
 EVENTS_LOGGER = "tweet_sentiment.events"
@@ -17,18 +17,19 @@ _events = logging.getLogger(EVENTS_LOGGER)
 _events.setLevel(logging.INFO)
 
 
-def configure() -> str:
+def configure(settings: Settings) -> str:
     """Start the exporter when a connection string is set and the Functions worker has not done it already.
     Returns how telemetry is wired: "worker", "exporter" or "disabled"."""
-    if os.environ.get("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "").lower() == "true":
+    if settings.worker_configures_telemetry:
         return "worker"  # the Python worker configured azure-monitor-opentelemetry itself
-    connection_string = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    connection_string = settings.telemetry_connection_string
     if not connection_string:
         return "disabled"
     from azure.monitor.opentelemetry import configure_azure_monitor
 
-    configure_azure_monitor(connection_string=connection_string, logger_name="tweet_sentiment",
-                            enable_live_metrics=False)
+    configure_azure_monitor(
+        connection_string=connection_string, logger_name="tweet_sentiment", enable_live_metrics=False
+    )
     return "exporter"
 
 

@@ -60,7 +60,7 @@ class TextConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TextConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TextConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

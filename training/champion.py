@@ -1,0 +1,121 @@
+"""The champion: which registered version is served, and its export to models/. Choosing it reads validation
+figures only; exporting it is the test part's first and only use."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.tracking import MlflowClient
+
+from tweet_sentiment.model import SentimentModel
+
+from . import evaluate, export, tracking
+from .config import DataOptions, load_split
+from .data import Split
+from .runner import log_evaluation
+from .tracking import CHAMPION, MODEL_NAME, TrackingError
+
+
+def promote_best(validation_sha256: str) -> ModelVersion:
+    """Move the `champion` alias to the registered version with the best validation macro-F1 among those
+    that meet the serving budget and were evaluated on this very validation part (figures on other parts do
+    not compare)."""
+    client = MlflowClient()
+    best: tuple[float, ModelVersion] | None = None
+    for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
+        run = tracking.run_of(version)
+        if (
+            run.data.params.get("split.validation.sha256") != validation_sha256
+            or run.data.metrics.get("within_budget") != 1.0
+        ):
+            continue
+        score = run.data.metrics.get("val_macro_f1")
+        if score is not None and (best is None or score > best[0]):
+            best = (score, version)
+    if best is None:
+        raise TrackingError(
+            f"no registered {MODEL_NAME} version validated on this split meets the serving budget: "
+            "train one first, or raise SERVING_P95_BUDGET_MS / SERVING_SIZE_BUDGET_MB"
+        )
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, best[1].version)
+    return best[1]
+
+
+def export_version(version: ModelVersion, split: Split, models_dir: Path) -> Path:
+    """Evaluate a registered version on the test part through the serving package, check it against the
+    native model's test probabilities recorded at training, and write it to `models_dir` as the champion."""
+    run = tracking.run_of(version)
+    if run.data.params.get("split.test.sha256") != split.description()["split.test.sha256"]:
+        raise TrackingError(
+            "this version was not trained on this split (test part hashes differ): "
+            "export it with the data options it was trained with"
+        )
+    texts, gold = split.test["text"].tolist(), split.test["sentiment"].tolist()
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_dir = Path(
+            mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="onnx", dst_path=folder)
+        )
+        native = np.load(
+            mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id, artifact_path="native/test_probabilities.npy", dst_path=folder
+            )
+        )
+        served_model = SentimentModel.load(onnx_dir / "model.json")
+        manifest = served_model.manifest
+        served = served_model.probabilities(texts)
+        test_metrics = {
+            name: round(value, 6) for name, value in evaluate.metrics(gold, served, manifest.labels).items()
+        }
+        assets = {role: (onnx_dir / asset["file"]).read_bytes() for role, asset in manifest.assets.items()}
+        manifest_path, check = export.write_checked(
+            (onnx_dir / manifest.onnx_file).read_bytes(),
+            {
+                "name": MODEL_NAME,
+                "version": str(version.version),
+                "labels": manifest.labels,
+                "preprocessing": manifest.preprocessing,
+                "input_kind": manifest.input_kind,
+                "mlflow_run_id": run.info.run_id,
+                "test_metrics": test_metrics,
+                "family": manifest.family,
+                "sequence_length": manifest.sequence_length,
+            },
+            texts,
+            native,
+            models_dir,
+            assets=assets,
+            max_difference=float(run.data.params.get("parity.max_difference", export.MAX_PROBABILITY_DIFFERENCE)),
+            min_agreement=float(run.data.params.get("parity.min_agreement", 1.0)),
+        )
+    with mlflow.start_run(run_id=run.info.run_id):
+        log_evaluation("test", gold, served, manifest.labels)
+        mlflow.log_metrics({f"test_{name}": value for name, value in check.items()})
+        for path in models_dir.glob(f"{export.CHAMPION_STEM}.*"):
+            mlflow.log_artifact(str(path), "champion")
+    _remove_unused_files(manifest_path, models_dir)
+    return manifest_path
+
+
+def _remove_unused_files(manifest_path: Path, models_dir: Path) -> None:
+    """Files of an earlier champion that this one does not use (a vocabulary, a tokenizer) go."""
+    assets = json.loads(manifest_path.read_text())["assets"].values()
+    current = {manifest_path.name, *(asset["file"] for asset in assets), f"{export.CHAMPION_STEM}.onnx"}
+    for path in models_dir.glob(f"{export.CHAMPION_STEM}.*"):
+        if path.name not in current:
+            path.unlink()
+
+
+def export_champion(split: Split, models_dir: Path) -> Path:
+    return export_version(tracking.champion(), split, models_dir)
+
+
+def export_from_registry(store: Path, models_dir: Path) -> Path:
+    """Re-export the current champion, rebuilding its split from the data options logged with its run."""
+    tracking.configure(store)
+    run = tracking.run_of(tracking.champion())
+    return export_champion(load_split(DataOptions.from_params(run.data.params)), models_dir)

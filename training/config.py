@@ -1,0 +1,96 @@
+"""What a training run is given, read when the run starts: which tweets and how they are split, the serving
+budget and the hyperparameters of every family."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .data import SEED, Split, load_tweets, sample_tweets, split_tweets
+
+HYPERPARAMETERS = Path(__file__).with_name("hyperparameters.toml")
+QUICK_SAMPLE = 4000
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What a model must meet to be served: single-tweet p95 latency with ONNX Runtime on one thread, and the
+    size of its files."""
+
+    p95_ms: float = 20.0
+    size_mb: float = 100.0
+
+    @classmethod
+    def from_environment(cls) -> Budget:
+        return cls(
+            p95_ms=float(os.environ.get("SERVING_P95_BUDGET_MS", cls.p95_ms)),
+            size_mb=float(os.environ.get("SERVING_SIZE_BUDGET_MB", cls.size_mb)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """Which tweets, and how they are split. Logged with every run so that export can rebuild the split."""
+
+    source: str = "default"
+    path: str | None = None
+    text_column: str = "text"
+    label_column: str = "sentiment"
+    encoding: str | None = None
+    train_on_all: bool = True  # default corpus: add the non-airline tweets to the airline training part
+    sample: int | None = None  # stratified sample of the corpus, for quick runs
+    seed: int = SEED
+
+    def params(self) -> dict[str, str]:
+        return {f"data.{name}": str(value) for name, value in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> DataOptions:
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = params.get(f"data.{field.name}", "None")
+            if raw == "None":
+                values[field.name] = None
+            elif field.name == "train_on_all":
+                values[field.name] = raw == "True"
+            elif field.name in ("sample", "seed"):
+                values[field.name] = int(raw)
+            else:
+                values[field.name] = raw
+        return cls(**values)
+
+
+def load_split(options: DataOptions) -> Split:
+    tweets = load_tweets(
+        options.source,
+        Path(options.path) if options.path else None,
+        text_column=options.text_column,
+        label_column=options.label_column,
+        encoding=options.encoding,
+    )
+    if options.sample:
+        tweets = sample_tweets(tweets, options.sample, options.seed)
+    return split_tweets(
+        tweets, evaluate_on_airline=options.source == "default", train_on_all=options.train_on_all, seed=options.seed
+    )
+
+
+def hyperparameters(family: str, quick: bool, path: Path = HYPERPARAMETERS) -> dict[str, Any]:
+    """The hyperparameters of `family` (a section of hyperparameters.toml), quick overrides applied."""
+    with path.open("rb") as stream:
+        sections = tomllib.load(stream)
+    if family not in sections:
+        raise ValueError(f"{path.name} has no [{family}] section")
+    values = {key: value for key, value in sections[family].items() if key != "quick"}
+    if quick:
+        values.update(sections[family].get("quick", {}))
+    return {key: _none(value) for key, value in values.items()}
+
+
+def _none(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_none(item) for item in value]
+    return None if value == "none" else value

@@ -1,0 +1,201 @@
+"""One candidate through the same steps, whatever its family, so every row of the comparison has the same
+figures: log its inputs, evaluate it on validation, export it with the parity check, time the served graph,
+register it. The test part is not read here (see champion.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import mlflow.onnx
+import numpy as np
+import onnx
+import pandas as pd
+
+from tweet_sentiment.labels import LABELS
+from tweet_sentiment.model import SentimentModel
+
+from . import evaluate, export, tracking
+from .candidate import Candidate
+from .config import Budget, DataOptions
+from .data import Split
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    """A candidate's checked ONNX files in a working folder, with its parity figures."""
+
+    folder: Path
+    manifest_path: Path
+    parity: dict[str, float]
+
+    @property
+    def size_mb(self) -> float:
+        return sum(path.stat().st_size for path in self.folder.iterdir()) / 1e6
+
+
+def log_evaluation(
+    prefix: str, gold: list[str], probabilities: np.ndarray, labels: list[str], predicted: list[str] | None = None
+) -> dict[str, float]:
+    """Metrics, the classification report and the plots of one evaluation, in the active MLflow run."""
+    figures = evaluate.metrics(gold, probabilities, labels, predicted)
+    mlflow.log_metrics({f"{prefix}_{name}": value for name, value in figures.items()})
+    mlflow.log_text(evaluate.report(gold, probabilities, labels, predicted), f"{prefix}/classification_report.txt")
+    with tempfile.TemporaryDirectory() as folder:
+        for path in evaluate.save_plots(gold, probabilities, labels, Path(folder), prefix, predicted):
+            mlflow.log_artifact(str(path), prefix)
+    return figures
+
+
+def log_inputs(candidate: Candidate, split: Split, data: DataOptions) -> None:
+    mlflow.set_tags({"family": candidate.family, "variant": candidate.variant})
+    mlflow.log_params(
+        {
+            **data.params(),
+            **split.description(),
+            "family": candidate.family,
+            "variant": candidate.variant,
+            "input_kind": candidate.input_kind,
+            **{f"text.{key}": value for key, value in candidate.text_config.to_dict().items()},
+            **{f"model.{key}": value for key, value in candidate.params.items()},
+        }
+    )
+    mlflow.log_dict(candidate.text_config.to_dict(), "text_config.json")
+    if candidate.search:
+        mlflow.log_table(pd.DataFrame(candidate.search), "search/candidates.json")
+
+
+def export_with_parity(
+    candidate: Candidate, run_id: str, texts: list[str], native: np.ndarray, folder: Path
+) -> Exported:
+    """The candidate's ONNX graph and assets, written only if the served graph agrees with the native model
+    on `texts` (raises export.ExportError otherwise)."""
+    manifest_path, check = export.write_checked(
+        candidate.onnx,
+        {
+            "name": tracking.MODEL_NAME,
+            "version": f"run-{run_id[:8]}",
+            "labels": candidate.labels,
+            "preprocessing": candidate.text_config,
+            "input_kind": candidate.input_kind,
+            "mlflow_run_id": run_id,
+            "test_metrics": {},
+            "family": candidate.family,
+            "sequence_length": candidate.sequence_length,
+        },
+        texts,
+        native,
+        folder,
+        stem="model",
+        assets=candidate.assets,
+        max_difference=candidate.parity_max_difference,
+        min_agreement=candidate.parity_min_agreement,
+    )
+    return Exported(folder, manifest_path, check)
+
+
+def time_serving(model: SentimentModel, texts: list[str], samples: int) -> dict[str, float]:
+    """What the service would see: ONNX Runtime with the shared preprocessing, one thread."""
+    single = []
+    for text in (texts * (samples // max(len(texts), 1) + 1))[:samples]:
+        started = time.perf_counter()
+        model.probabilities([text])
+        single.append((time.perf_counter() - started) * 1000)
+    batch_texts = (texts * (64 // max(len(texts), 1) + 1))[:64]
+    batch = []
+    for _ in range(5):
+        started = time.perf_counter()
+        model.probabilities(batch_texts)
+        batch.append((time.perf_counter() - started) * 1000)
+    return {
+        "latency_single_ms_p50": float(np.percentile(single, 50)),
+        "latency_single_ms_p95": float(np.percentile(single, 95)),
+        "latency_batch64_ms_p50": float(np.percentile(batch, 50)),
+    }
+
+
+def register(candidate: Candidate) -> None:
+    """The candidate's native model (when it has one) and its ONNX graph as a new registered version."""
+    if candidate.log_native:
+        candidate.log_native()
+    mlflow.onnx.log_model(
+        onnx.load_from_string(candidate.onnx),
+        name="model",
+        registered_model_name=tracking.MODEL_NAME,
+        save_as_external_data=False,
+        pip_requirements=["onnxruntime"],
+    )
+
+
+def run_candidate(
+    candidate: Candidate, split: Split, data: DataOptions, budget: Budget, latency_samples: int = 200
+) -> str:
+    """Every step for one candidate, in its own MLflow run; returns the run id. A candidate failing parity
+    is recorded (tag export_error) and never registered."""
+    texts, gold = split.validation["text"].tolist(), split.validation["sentiment"].tolist()
+    with mlflow.start_run(run_name=candidate.name) as run, tempfile.TemporaryDirectory() as working:
+        log_inputs(candidate, split, data)
+        native = candidate.predict_proba(texts)
+        figures = log_evaluation("val", gold, native, candidate.labels)
+        try:
+            exported = export_with_parity(candidate, run.info.run_id, texts, native, Path(working) / "onnx")
+        except export.ExportError as error:
+            mlflow.set_tag("export_error", str(error)[:5000])
+            mlflow.log_metric("within_budget", 0.0)
+            logger.warning("%s: not exported: %s", candidate.name, error)
+            return run.info.run_id
+        latency = time_serving(SentimentModel.load(exported.manifest_path), texts, latency_samples)
+        size_mb = exported.size_mb
+        # The test part's native probabilities, kept unread for the champion's parity check at export.
+        native_test = Path(working) / "test_probabilities.npy"
+        np.save(native_test, candidate.predict_proba(split.test["text"].tolist()))
+        mlflow.log_artifacts(str(exported.folder), "onnx")
+        mlflow.log_artifact(str(native_test), "native")
+        within = latency["latency_single_ms_p95"] <= budget.p95_ms and size_mb <= budget.size_mb
+        mlflow.log_metrics(
+            {
+                **exported.parity,
+                **latency,
+                "onnx_size_mb": size_mb,
+                "within_budget": float(within),
+                "training_seconds": candidate.training_seconds,
+            }
+        )
+        mlflow.log_params(
+            {
+                "budget.p95_ms": budget.p95_ms,
+                "budget.size_mb": budget.size_mb,
+                "parity.max_difference": candidate.parity_max_difference,
+                "parity.min_agreement": candidate.parity_min_agreement,
+            }
+        )
+        register(candidate)
+        logger.info(
+            "%s: validation macro-F1 %.4f, accuracy %.4f, p95 %.2f ms, %.1f MB",
+            candidate.name,
+            figures["macro_f1"],
+            figures["accuracy"],
+            latency["latency_single_ms_p95"],
+            size_mb,
+        )
+        return run.info.run_id
+
+
+def run_vader(split: Split, data: DataOptions) -> str:
+    """The rule-based baseline's validation figures (nothing to export)."""
+    from . import vader
+
+    with mlflow.start_run(run_name="vader-baseline") as run:
+        mlflow.set_tags({"family": "vader", "variant": "baseline"})
+        mlflow.log_params({**data.params(), **split.description(), "family": "vader", "variant": "baseline"})
+        started = time.perf_counter()
+        probabilities, predicted = vader.score(split.validation["text"].tolist())
+        mlflow.log_metric("inference_seconds", time.perf_counter() - started)
+        log_evaluation("val", split.validation["sentiment"].tolist(), probabilities, list(LABELS), predicted)
+        return run.info.run_id
