@@ -48,8 +48,9 @@ lint: $(VENV)/.serve
 test: $(VENV)/.train node_modules/.bin/azurite-table $(CHROMIUM) lint
 	$(BIN)/python -m pytest
 
+# The unit tier only (tests/unit): no services, no training stack; under a minute.
 test-fast: $(VENV)/.serve
-	$(BIN)/python -m pytest -m unit
+	$(BIN)/python -m pytest -m unit tests/unit
 
 train: $(VENV)/.train
 	$(BIN)/python -m training train

@@ -111,14 +111,12 @@ def azurite(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def indexed_functions(azurite):
+def indexed_functions():
     """The app's functions as the Functions host indexes them (once: azure-functions refuses a second
-    indexing of the same app). Feedback goes to the session's Azurite: the app module may have been imported
-    (by a test module) before the fixture set the connection string, so its store is rebuilt."""
+    indexing of the same app). Feedback storage is not configured here: tests that store feedback ask for
+    the `feedback_storage` fixture."""
     import function_app
-    from tweet_sentiment.feedback import FeedbackStore
 
-    function_app.feedback_store = FeedbackStore(azurite, function_app.settings.feedback_table)
     return function_app.app.get_functions()
 
 
@@ -126,6 +124,63 @@ def indexed_functions(azurite):
 def http_functions(indexed_functions):
     """The HTTP functions by name, called with a `func.HttpRequest` as the host calls them."""
     return {function.get_function_name(): function.get_user_function() for function in indexed_functions}
+
+
+@pytest.fixture()
+def feedback_storage(azurite, monkeypatch):
+    """The app in process stores feedback in the session's Azurite."""
+    import function_app
+    from tweet_sentiment.feedback import FeedbackStore
+
+    monkeypatch.setattr(function_app, "feedback_store", FeedbackStore(azurite, function_app.settings.feedback_table))
+    return azurite
+
+
+@pytest.fixture()
+def broken_model(monkeypatch, tmp_path):
+    """The app with a model path that holds no model, as after a bad deployment."""
+    import function_app
+    from tweet_sentiment.service import ModelHolder
+    from tweet_sentiment.settings import Settings
+
+    holder = ModelHolder(Settings(model_path=tmp_path / "champion.json"))
+    monkeypatch.setattr(function_app, "model_holder", holder)
+    return holder
+
+
+def post(function, payload, raw: bytes | None = None, headers: dict[str, str] | None = None):
+    """Call an HTTP function with a JSON body (or `raw` bytes), as the Functions host does."""
+    import azure.functions as func
+
+    body = raw if raw is not None else json.dumps(payload).encode()
+    return function(func.HttpRequest(method="POST", url="/api/x", body=body, headers=headers or {}))
+
+
+def get(function):
+    import azure.functions as func
+
+    return function(func.HttpRequest(method="GET", url="/api/x", body=b"", headers={}))
+
+
+def feedback_payload(**changes):
+    """A feedback with a genuine token for its prediction id, text and predicted label, unless `changes`
+    give a token of their own (`...` leaves a field out)."""
+    import function_app
+
+    payload = {
+        "prediction_id": str(uuid.uuid4()),
+        "text": NEGATIVE_TWEET,
+        "predicted_label": "positive",
+        "correct": False,
+        "expected_label": "negative",
+        **changes,
+    }
+    try:
+        token = function_app.signer.sign(payload["prediction_id"], payload["predicted_label"], "7", payload["text"])
+    except (AttributeError, TypeError, UnicodeEncodeError):  # a field the test made unusable
+        token = function_app.signer.sign(str(uuid.uuid4()), "negative", "7", NEGATIVE_TWEET)
+    payload.setdefault("prediction_token", token)
+    return {key: value for key, value in payload.items() if value is not ...}
 
 
 def body_of(response) -> dict:
@@ -194,3 +249,15 @@ def telemetry_environment(ingestion_url: str, **extra: str) -> dict[str, str]:
         "OTEL_BLRP_SCHEDULE_DELAY": "100",  # export log records (events) every 100 ms, not every 5 s
         **extra,
     }
+
+
+TIERS = ("unit", "service", "training")
+
+
+def pytest_collection_modifyitems(items):
+    """Each test's tier is its folder: tests/unit, tests/service, tests/training (markers of the same names)."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit, tests/service or tests/training")
+        item.add_marker(getattr(pytest.mark, tier))

@@ -1,32 +1,71 @@
-"""Hostile input and faults: forged feedback, bodies the parser cannot take, damaged model files, storage that is
-down, frozen or loses its table. Nothing answers 500, nothing acknowledged is lost."""
+"""Feedback stored in Table Storage (Azurite) through the functions in process, and the faults around it:
+storage down, frozen or losing its table, the model damaged in each way. Nothing answers 500 and every
+feedback acknowledged (202) is found in storage."""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import azure.functions as func
 import pytest
 from azure.data.tables import TableClient, TableServiceClient
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import function_app
-from tests.conftest import NEGATIVE_TWEET, POSITIVE_TWEET, body_of, copy_shipped_model
-from tests.test_functions import feedback_payload, get, post
+from tests.conftest import NEGATIVE_TWEET, body_of, copy_shipped_model, feedback_payload, get, post
 from tweet_sentiment.feedback import FeedbackStore
 from tweet_sentiment.manifest import Manifest, sha256_of
 from tweet_sentiment.model import SentimentModel
 from tweet_sentiment.service import ModelHolder
 from tweet_sentiment.settings import Settings
-from tweet_sentiment.signing import PredictionSigner, generate_key
 
 ACKNOWLEDGED: list[str] = []  # every prediction id answered 202 in this module: each must be in storage
+
+
+def stored_feedback(connection_string: str, prediction_id: str) -> dict:
+    table = TableClient.from_connection_string(connection_string, table_name="feedback")
+    return table.get_entity(partition_key=prediction_id[:2], row_key=prediction_id)
+
+
+def test_feedback_is_stored_in_table_storage(http_functions, feedback_storage):
+    payload = feedback_payload()
+    response = post(http_functions["feedback"], payload)
+    assert response.status_code == 202
+    assert body_of(response) == {"status": "accepted", "feedback_id": payload["prediction_id"]}
+    entity = stored_feedback(feedback_storage, payload["prediction_id"])
+    assert (entity["text"], entity["predicted_label"], entity["correct"], entity["expected_label"]) == (
+        NEGATIVE_TWEET,
+        "positive",
+        False,
+        "negative",
+    )
+
+
+def test_feedback_is_written_once_and_a_retry_is_safe(http_functions, feedback_storage):
+    payload = feedback_payload()
+    assert post(http_functions["feedback"], payload).status_code == 202
+    assert post(http_functions["feedback"], payload).status_code == 202  # a client retry after a timeout
+    other = {**payload, "expected_label": "neutral"}  # same token: only the claim about the right label changes
+    response = post(http_functions["feedback"], other)
+    assert response.status_code == 409
+    assert "already recorded" in body_of(response)["error"]
+    table = TableClient.from_connection_string(feedback_storage, table_name="feedback")
+    rows = list(table.query_entities("RowKey eq @id", parameters={"id": payload["prediction_id"]}))
+    assert [row["expected_label"] for row in rows] == ["negative"]
+    assert rows[0]["model_version"] == "7" and rows[0]["signing_key_id"] == function_app.signer.key_id
+
+
+def test_feedback_when_right_needs_no_expected_label(http_functions, feedback_storage):
+    payload = feedback_payload(predicted_label="negative", correct=True, expected_label=...)
+    assert post(http_functions["feedback"], payload).status_code == 202
+
+
+def test_feedback_is_accepted_while_the_model_is_down(http_functions, broken_model, feedback_storage):
+    assert post(http_functions["predict"], {"text": NEGATIVE_TWEET}).status_code == 503
+    assert send_feedback(http_functions, feedback_payload()).status_code == 202
 
 
 def send_feedback(http_functions, payload) -> func.HttpResponse:
@@ -45,7 +84,7 @@ def predicted(http_functions, tweet: str) -> dict:
 # --- Feedback that does not come from a prediction -------------------------------------------------------------
 
 
-def test_genuine_feedback_from_a_prediction_is_accepted(http_functions):
+def test_genuine_feedback_from_a_prediction_is_accepted(http_functions, feedback_storage):
     answer = predicted(http_functions, NEGATIVE_TWEET)
     payload = {
         "prediction_id": answer["prediction_id"],
@@ -58,7 +97,7 @@ def test_genuine_feedback_from_a_prediction_is_accepted(http_functions):
     assert send_feedback(http_functions, payload).status_code == 202  # a client retry
 
 
-def test_forged_altered_and_reused_feedback_is_refused(http_functions):
+def test_another_client_cannot_overwrite_feedback(http_functions, feedback_storage):
     answer = predicted(http_functions, NEGATIVE_TWEET)
     genuine = {
         "prediction_id": answer["prediction_id"],
@@ -68,137 +107,10 @@ def test_forged_altered_and_reused_feedback_is_refused(http_functions):
         "correct": True,
     }
     other_label = next(label for label in answer["labels"] if label != answer["label"])
-    forger = PredictionSigner(generate_key())
-    attempts = {
-        "never issued": {**genuine, "prediction_id": str(uuid.uuid4())},
-        "label never given": {
-            **genuine,
-            "predicted_label": other_label,
-            "correct": False,
-            "expected_label": answer["label"],
-        },
-        "another tweet": {**genuine, "text": "this airline killed my dog and laughed"},
-        "own key": {
-            **genuine,
-            "prediction_token": forger.sign(genuine["prediction_id"], answer["label"], "8", NEGATIVE_TWEET),
-        },
-        "garbage": {**genuine, "prediction_token": "ok"},
-    }
-    for name, payload in attempts.items():
-        response = send_feedback(http_functions, payload)
-        assert response.status_code == 403, name
-        assert "prediction_token" in body_of(response)["error"] or "prediction" in body_of(response)["error"]
     # Another client reusing this prediction's token to replace its feedback.
     assert send_feedback(http_functions, genuine).status_code == 202
     overwrite = {**genuine, "correct": False, "expected_label": other_label}
     assert send_feedback(http_functions, overwrite).status_code == 409
-
-
-def test_expired_token_is_refused(http_functions):
-    prediction_id = str(uuid.uuid4())
-    token = function_app.signer.sign(prediction_id, "negative", "8", NEGATIVE_TWEET, now=time.time() - 31 * 86400)
-    response = send_feedback(
-        http_functions,
-        feedback_payload(
-            prediction_id=prediction_id,
-            predicted_label="negative",
-            correct=True,
-            expected_label=...,
-            prediction_token=token,
-        ),
-    )
-    assert response.status_code == 403 and "expired" in body_of(response)["error"]
-
-
-# --- Bodies and batches ----------------------------------------------------------------------------------------
-
-
-def test_a_batch_with_bad_tweets_classifies_the_others(http_functions):
-    response = post(http_functions["predict"], {"texts": [NEGATIVE_TWEET, "", 3, "\ud800", POSITIVE_TWEET]})
-    assert response.status_code == 200
-    results = body_of(response)["predictions"]
-    assert [result.get("label") for result in results] == ["negative", None, None, None, "positive"]
-    assert [result["index"] for result in results[1:4]] == [1, 2, 3]
-    assert "must not be empty" in results[1]["error"] and "must be a string" in results[2]["error"]
-    assert "not valid Unicode" in results[3]["error"]
-
-
-def test_a_batch_over_the_character_budget_is_refused_whole(http_functions):
-    limit = function_app.settings.max_batch_chars
-    tweets = ["x" * 1000] * (limit // 1000 + 1)
-    response = post(http_functions["predict"], {"texts": tweets})
-    assert response.status_code == 413
-    assert f"the limit is {limit}" in body_of(response)["error"]
-
-
-def test_declared_oversized_body_is_refused_before_reading(http_functions):
-    request = func.HttpRequest(
-        method="POST", url="/api/predict", body=b'{"text": "ok"}', headers={"Content-Length": "500000000"}
-    )
-    response = http_functions["predict"](request)
-    assert response.status_code == 413 and "500000000 bytes" in body_of(response)["error"]
-
-
-@pytest.mark.parametrize(
-    "name, extra", [("predict", None), ("feedback", None), ("health", None), ("openapi_document", None), ("ui", None)]
-)
-def test_every_answer_carries_security_headers(http_functions, name, extra):
-    function = http_functions[name]
-    response = (
-        post(function, {"text": NEGATIVE_TWEET})
-        if name == "predict"
-        else (post(function, {}) if name == "feedback" else get(function))
-    )
-    headers = {key.lower(): value for key, value in response.headers.items()}
-    assert headers["x-content-type-options"] == "nosniff"
-    assert headers["referrer-policy"] == "no-referrer"
-    assert headers["x-frame-options"] == "DENY"
-    assert "frame-ancestors 'none'" in headers["content-security-policy"]
-    if name == "ui":
-        assert "'unsafe-inline'" not in headers["content-security-policy"]
-        assert "script-src 'sha256-" in headers["content-security-policy"]
-
-
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=12,
-)
-FIELDS = ["text", "texts", "prediction_id", "prediction_token", "predicted_label", "correct", "expected_label"]
-BODIES = st.one_of(
-    st.binary(max_size=200),
-    JSON_VALUES.map(lambda value: json.dumps(value).encode()),
-    st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=6).map(lambda value: json.dumps(value).encode()),
-)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=BODIES, endpoint=st.sampled_from(["predict", "feedback"]))
-def test_fuzzed_bodies_never_answer_500(http_functions, body, endpoint):
-    response = post(http_functions[endpoint], None, body)
-    assert response.status_code in {200, 202, 400, 403, 409, 413}
-    payload = body_of(response)
-    if response.status_code >= 400:
-        assert isinstance(payload["error"], str) and "Traceback" not in payload["error"]
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"[" * 100_000 + b"]" * 100_000,
-        b'{"text": ' + b"1" * 60_000 + b"}",
-        b'{"text": "' + b"\\ud800" * 10 + b'"}',
-        b'{"text": NaN}',
-        b"\x00" * 100,
-    ],
-)
-def test_bodies_the_parser_cannot_take_are_400(http_functions, body):
-    for endpoint in ("predict", "feedback"):
-        response = post(http_functions[endpoint], None, body)
-        assert response.status_code in {400, 413}, endpoint
-
-
-# --- Damaged model files ---------------------------------------------------------------------------------------
 
 
 def _damage(manifest_path, how: str) -> None:
@@ -232,7 +144,7 @@ def _damage(manifest_path, how: str) -> None:
     ],
 )
 def test_damaged_model_is_a_503_with_back_off_and_the_rest_keeps_working(
-    http_functions, monkeypatch, tmp_path, how, caplog
+    http_functions, feedback_storage, monkeypatch, tmp_path, how, caplog
 ):
     manifest_path = copy_shipped_model(tmp_path)
     if Manifest.read(manifest_path).input_kind != "wordpiece" and how == "garbage tokenizer":

@@ -148,8 +148,11 @@ def settings_read_by_the_code() -> set[str]:
 
 def test_the_service_reads_its_settings_in_one_place():
     sources = [ROOT / "function_app.py", *sorted((ROOT / "tweet_sentiment").glob("*.py"))]
-    readers = [path.name for path in sources if re.search(r"\bos\.environ|\bgetenv\(", path.read_text())
-               and path.name != "settings.py"]
+    readers = [
+        path.name
+        for path in sources
+        if re.search(r"\bos\.environ|\bgetenv\(", path.read_text()) and path.name != "settings.py"
+    ]
     assert readers == []
 
 
