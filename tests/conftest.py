@@ -156,6 +156,13 @@ def post(function, payload, raw: bytes | None = None, headers: dict[str, str] | 
     return function(func.HttpRequest(method="POST", url="/api/x", body=body, headers=headers or {}))
 
 
+def predict_in_process(http_functions, tweet: str) -> dict:
+    """The answer of the predict function, in process, to one tweet."""
+    response = post(http_functions["predict"], {"text": tweet})
+    assert response.status_code == 200
+    return body_of(response)
+
+
 def get(function):
     import azure.functions as func
 

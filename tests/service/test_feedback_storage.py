@@ -15,7 +15,16 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 
 import function_app
-from tests.conftest import NEGATIVE_TWEET, body_of, copy_shipped_model, feedback_payload, get, post
+from tests.conftest import (
+    NEGATIVE_TWEET,
+    body_of,
+    copy_shipped_model,
+    feedback_on,
+    feedback_payload,
+    get,
+    post,
+    predict_in_process,
+)
 from tweet_sentiment.feedback import FeedbackStore
 from tweet_sentiment.manifest import Manifest, sha256_of
 from tweet_sentiment.model import SentimentModel
@@ -75,37 +84,19 @@ def send_feedback(http_functions, payload) -> func.HttpResponse:
     return response
 
 
-def predicted(http_functions, tweet: str) -> dict:
-    response = post(http_functions["predict"], {"text": tweet})
-    assert response.status_code == 200
-    return body_of(response)
-
-
 # --- Feedback that does not come from a prediction -------------------------------------------------------------
 
 
 def test_genuine_feedback_from_a_prediction_is_accepted(http_functions, feedback_storage):
-    answer = predicted(http_functions, NEGATIVE_TWEET)
-    payload = {
-        "prediction_id": answer["prediction_id"],
-        "prediction_token": answer["prediction_token"],
-        "text": NEGATIVE_TWEET,
-        "predicted_label": answer["label"],
-        "correct": True,
-    }
+    answer = predict_in_process(http_functions, NEGATIVE_TWEET)
+    payload = feedback_on(answer, NEGATIVE_TWEET, correct=True)
     assert send_feedback(http_functions, payload).status_code == 202
     assert send_feedback(http_functions, payload).status_code == 202  # a client retry
 
 
 def test_another_client_cannot_overwrite_feedback(http_functions, feedback_storage):
-    answer = predicted(http_functions, NEGATIVE_TWEET)
-    genuine = {
-        "prediction_id": answer["prediction_id"],
-        "prediction_token": answer["prediction_token"],
-        "text": NEGATIVE_TWEET,
-        "predicted_label": answer["label"],
-        "correct": True,
-    }
+    answer = predict_in_process(http_functions, NEGATIVE_TWEET)
+    genuine = feedback_on(answer, NEGATIVE_TWEET, correct=True)
     other_label = next(label for label in answer["labels"] if label != answer["label"])
     # Another client reusing this prediction's token to replace its feedback.
     assert send_feedback(http_functions, genuine).status_code == 202

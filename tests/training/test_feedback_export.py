@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -26,7 +25,27 @@ def send(feedback_function, **payload) -> None:
     assert response.status_code == 202
 
 
-def test_feedback_round_trip_to_a_training_csv(http_functions, azurite, tmp_path):
+def export_command(out, connection_string: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "feedback-export",
+            "--out",
+            str(out),
+            "--connection-string",
+            connection_string,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_feedback_round_trip_to_a_training_csv(http_functions, feedback_storage, tmp_path):
+    azurite = feedback_storage
     marker = uuid.uuid4().hex[:8]  # the session's table also holds other tests' feedback
     right = f"@united thanks for the upgrade {marker}"
     wrong = f"@united well that went great, stuck for five hours {marker}"
@@ -36,14 +55,7 @@ def test_feedback_round_trip_to_a_training_csv(http_functions, azurite, tmp_path
     send(http_functions["feedback"], text=unknown, predicted_label="neutral", correct=False)
 
     out = tmp_path / "feedback.csv"
-    result = subprocess.run(
-        [sys.executable, "-m", "training", "feedback-export", "--out", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "FEEDBACK_STORAGE_CONNECTION_STRING": azurite},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = export_command(out, azurite)
     assert result.returncode == 0, result.stderr
     assert "--source csv --data-path" in result.stdout
 
@@ -74,7 +86,10 @@ def test_unreachable_storage_says_so(tmp_path):
     assert "is unreachable" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_only_verified_readable_feedback_is_exported_and_never_a_partial_file(http_functions, azurite, tmp_path):
+def test_only_verified_readable_feedback_is_exported_and_never_a_partial_file(
+    http_functions, feedback_storage, tmp_path
+):
+    azurite = feedback_storage
     marker = uuid.uuid4().hex[:8]
     good = f"@united great crew today {marker}"
     send(http_functions["feedback"], text=good, predicted_label="positive", correct=True)
@@ -93,14 +108,7 @@ def test_only_verified_readable_feedback_is_exported_and_never_a_partial_file(ht
             }
         )
     out = tmp_path / "feedback.csv"
-    result = subprocess.run(
-        [sys.executable, "-m", "training", "feedback-export", "--out", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "FEEDBACK_STORAGE_CONNECTION_STRING": azurite},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = export_command(out, azurite)
     assert result.returncode == 0, result.stderr
     assert "unverified" in result.stdout and "unreadable text" in result.stdout
     texts = set(load_tweets("csv", out)["text"])

@@ -14,25 +14,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import function_app
-from tests.conftest import NEGATIVE_TWEET, POSITIVE_TWEET, body_of, feedback_payload, get, post
+from tests.conftest import (
+    NEGATIVE_TWEET,
+    POSITIVE_TWEET,
+    body_of,
+    feedback_on,
+    feedback_payload,
+    get,
+    post,
+    predict_in_process,
+)
 from tweet_sentiment.signing import PredictionSigner, generate_key
 
 
-def predicted(http_functions, tweet: str) -> dict:
-    response = post(http_functions["predict"], {"text": tweet})
-    assert response.status_code == 200
-    return body_of(response)
-
-
 def test_forged_and_altered_feedback_is_refused(http_functions):
-    answer = predicted(http_functions, NEGATIVE_TWEET)
-    genuine = {
-        "prediction_id": answer["prediction_id"],
-        "prediction_token": answer["prediction_token"],
-        "text": NEGATIVE_TWEET,
-        "predicted_label": answer["label"],
-        "correct": True,
-    }
+    answer = predict_in_process(http_functions, NEGATIVE_TWEET)
+    genuine = feedback_on(answer, NEGATIVE_TWEET, correct=True)
     other_label = next(label for label in answer["labels"] if label != answer["label"])
     forger = PredictionSigner(generate_key())
     attempts = {
