@@ -1,4 +1,4 @@
-"""Command line: `python -m training train|export|report|feedback-export`."""
+"""Command line: `python -m training train|export|report|feedback-export|retrain|promote`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .export import ExportError
 from .families import BASELINES, FAMILIES
 from .feedback_export import export_feedback
 from .report import build as build_report
+from .retrain import feedback_from_csv, feedback_rows, promote, retrain
 from .session import run_training_session
 from .tracking import DEFAULT_STORE, TrackingError
 
@@ -80,19 +81,50 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=Path("reports"))
 
     settings = Settings.from_environment()  # the service's own settings name the feedback store
-    feedback = commands.add_parser("feedback-export", help="verified user feedback as a labelled CSV for training")
-    feedback.add_argument("--out", type=Path, default=Path("data/feedback.csv"))
-    feedback.add_argument(
+    storage = argparse.ArgumentParser(add_help=False)
+    storage.add_argument(
         "--connection-string",
         default=settings.feedback_connection_string,
         help="storage account connection string (default: the service's setting)",
     )
-    feedback.add_argument(
+    storage.add_argument(
         "--table-endpoint",
         default=settings.feedback_table_endpoint,
         help="table endpoint reached with your Azure identity (az login), instead",
     )
-    feedback.add_argument("--table", default=settings.feedback_table)
+    storage.add_argument("--table", default=settings.feedback_table)
+    feedback = commands.add_parser(
+        "feedback-export", parents=[storage], help="verified user feedback as a labelled CSV for training"
+    )
+    feedback.add_argument("--out", type=Path, default=Path("data/feedback.csv"))
+
+    retrain = commands.add_parser(
+        "retrain",
+        parents=[common, storage],
+        help="train a challenger on verified feedback; promote it only if it passes the gate",
+        description="Reads verified feedback (Table Storage, or --feedback-csv), drops duplicates and every tweet "
+        "of the frozen validation and test parts, holds out the latest feedback, trains a challenger "
+        "of the champion's family on the training part plus the feedback (MLflow alias "
+        "@challenger), then gates it with MLflow's model validation: the frozen test part may not "
+        "drop by more than RETRAIN_MAX_TEST_DROP (0.005), the held-out feedback must be at least "
+        "as good, the behavioural suite may not regress, ONNX parity and the serving budget must "
+        "hold. Only a challenger that passes becomes @champion and is exported; the decision goes "
+        "to --report and the MLflow run.",
+    )
+    retrain.add_argument("--feedback-csv", type=Path, help="an exported feedback CSV instead of Table Storage")
+    retrain.add_argument("--family", choices=sorted(FAMILIES), help="the challenger's family (default: the champion's)")
+    retrain.add_argument("--quick", action="store_true", help="the [family.quick] hyperparameters (tests)")
+    retrain.add_argument("--report", type=Path, default=Path("reports/promotion.md"))
+
+    promote = commands.add_parser(
+        "promote",
+        parents=[common],
+        help="make a registered version the champion and export it (also: roll back)",
+        description="Moves the @champion alias to registry version N and re-exports it to --models-dir, with its "
+        "test figures and parity check. Every version stays in the registry, so any earlier champion "
+        "can be brought back.",
+    )
+    promote.add_argument("--version", type=int, required=True)
     return parser
 
 
@@ -118,6 +150,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {build_report(args.store, args.out)}")
         elif args.command == "export":
             print(f"exported {export_from_registry(args.store, args.models_dir)}")
+        elif args.command == "retrain":
+            if args.feedback_csv:
+                feedback = feedback_from_csv(args.feedback_csv)
+            else:
+                store = FeedbackStore(args.connection_string, args.table, table_endpoint=args.table_endpoint)
+                feedback = feedback_rows(store.all())
+            decision = retrain(args.store, args.models_dir, feedback, args.report, args.family, args.quick)
+            print(json.dumps(decision.summary(), indent=2))
+        elif args.command == "promote":
+            manifest = promote(args.version, args.store, args.models_dir)
+            print(f"version {args.version} is the champion: exported {manifest}")
         else:
             store = FeedbackStore(args.connection_string, args.table, table_endpoint=args.table_endpoint)
             counts = export_feedback(store, args.out)

@@ -20,7 +20,7 @@ from tweet_sentiment.feedback import FeedbackStore
 COLUMNS = ("text", "sentiment", "prediction_id", "predicted_label", "correct", "model_version", "received_at")
 
 
-def _training_row(entity: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
+def training_row(entity: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
     """The CSV row of one stored feedback, or None and why it is skipped."""
     if not entity.get("signing_key_id"):
         return None, "unverified"  # stored before predictions were signed, or not by the service
@@ -52,7 +52,7 @@ def export_feedback(store: FeedbackStore, out: Path) -> Counter[str]:
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for entity in store.all():
-        row, outcome = _training_row(entity)
+        row, outcome = training_row(entity)
         counts[outcome] += 1
         if row is not None:
             rows.append(row)

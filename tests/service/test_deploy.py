@@ -560,3 +560,19 @@ def test_release_tests_then_pushes_and_deploys_with_oidc():
     assert steps[-1]["run"] == "scripts/deploy.sh deploy"
     ci = workflow("ci.yml")
     assert any("make test" in step.get("run", "") for step in ci["jobs"]["test"]["steps"])
+
+
+def test_retrain_runs_weekly_and_on_demand_and_only_opens_a_pull_request_for_a_promotion():
+    retrain = workflow("retrain.yml")
+    assert retrain["on"]["schedule"][0]["cron"] and "workflow_dispatch" in retrain["on"]
+    assert retrain["permissions"] == {"contents": "write", "pull-requests": "write", "id-token": "write"}
+    steps = retrain["jobs"]["retrain"]["steps"]
+    uses = [step.get("uses", "").split("@")[0] for step in steps]
+    runs = [step.get("run", "") for step in steps]
+    login = uses.index("azure/login")
+    assert set(steps[login]["with"]) == {"client-id", "tenant-id", "subscription-id"}  # OIDC, no stored secret
+    export = next(index for index, run in enumerate(runs) if "training feedback-export" in run)
+    gate = next(index for index, run in enumerate(runs) if "training retrain" in run)
+    pull_request = next(index for index, run in enumerate(runs) if "gh pr create" in run)
+    assert login < export < gate < pull_request
+    assert "git diff --quiet -- models/" in runs[pull_request]  # no promotion, no pull request

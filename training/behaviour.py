@@ -1,0 +1,73 @@
+"""The behavioural suite of a served model (CheckList style): invariance to the airline's handle, direction
+when a clear complaint is added, and minimum functionality on plain tweets. The tests hold the shipped
+champion to it; the retraining gate refuses a challenger that fails more cases than the champion."""
+
+from __future__ import annotations
+
+from tweet_sentiment.model import SentimentModel
+
+HANDLES = ["@united", "@JetBlue", "@SouthwestAir", "@AmericanAir", "@USAirways", "@VirginAmerica", "@AirParadis"]
+TEMPLATES = [
+    "{handle} lost my luggage and nobody at the desk could help, terrible service",
+    "{handle} thank you for the upgrade, the crew was wonderful",
+    "{handle} what time does boarding start for the flight to Boston tomorrow?",
+    "{handle} my flight has been delayed 4 hours with no explanation",
+    "{handle} great flight, friendly staff and we landed early!",
+]
+COMPLAINTS = [" Worst airline ever.", " Never flying with you again, awful.", " Absolutely terrible customer service."]
+MINIMUM = [
+    ("negative", "@united my flight was cancelled and I am stuck at the airport, this is awful"),
+    ("negative", "@AmericanAir rude staff, dirty plane and a two hour delay. Horrible"),
+    ("negative", "@USAirways you lost my bag again, worst customer service ever"),
+    ("negative", "@SouthwestAir on hold for three hours and still no answer, unacceptable"),
+    ("positive", "@JetBlue thank you so much, the crew was amazing and the flight was perfect"),
+    ("positive", "@VirginAmerica love the new seats, great experience, thanks!"),
+    ("positive", "@united awesome service today, the gate agent was so helpful, thank you"),
+    ("positive", "@SouthwestAir best airline ever, friendly crew and on time"),
+    ("neutral", "@united what is the baggage allowance for international flights?"),
+    ("neutral", "@JetBlue do you fly from Boston to Fort Lauderdale on Sundays?"),
+    ("neutral", "@SouthwestAir can I change my flight online or do I need to call?"),
+    ("neutral", "@AmericanAir is there wifi on the flight from Dallas to Chicago?"),
+]
+SATURATED = 0.95  # a tweet already this negative cannot become strictly more so
+
+
+def invariance_failures(model: SentimentModel, templates: list[str] = TEMPLATES) -> list[str]:
+    """Templates whose label changes with the airline's handle."""
+    failures = []
+    for template in templates:
+        labels = {prediction.label for prediction in model.predict([template.format(handle=h) for h in HANDLES])}
+        if len(labels) > 1:
+            failures.append(f"{template!r} gets {sorted(labels)} depending on the handle")
+    return failures
+
+
+def direction_failures(model: SentimentModel, templates: list[str] = TEMPLATES) -> list[str]:
+    """Tweets that do not become more negative when a clear complaint is added."""
+    failures = []
+    for template in templates:
+        tweet = template.format(handle="@united")
+        base = model.predict([tweet])[0].scores["negative"]
+        for complaint in COMPLAINTS:
+            after = model.predict([tweet + complaint])[0].scores["negative"]
+            if not (after > base if base < SATURATED else after >= base - 0.01):
+                failures.append(f"{tweet + complaint!r}: negative {base:.3f} -> {after:.3f}")
+    return failures
+
+
+def minimum_functionality_failures(model: SentimentModel) -> list[str]:
+    """Plain tweets of obvious sentiment that get another label."""
+    predicted = [prediction.label for prediction in model.predict([text for _, text in MINIMUM])]
+    return [
+        f"{text!r}: {got}, expected {expected}"
+        for (expected, text), got in zip(MINIMUM, predicted, strict=True)
+        if got != expected
+    ]
+
+
+def behaviour_failures(model: SentimentModel) -> dict[str, list[str]]:
+    return {
+        "invariance": invariance_failures(model),
+        "direction": direction_failures(model),
+        "minimum_functionality": minimum_functionality_failures(model),
+    }
