@@ -133,6 +133,7 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
                 "prediction_id": prediction_id,
                 "prediction_token": signer.sign(prediction_id, prediction.label, version, text),
                 "model": about_model,
+                **({"warnings": prediction.warnings} if prediction.warnings else {}),
             }
         )
         telemetry.emit(

@@ -16,18 +16,26 @@ import numpy as np
 import onnxruntime as ort
 
 from .manifest import Manifest, ModelError, sha256_of
-from .text import preprocess_many, tokens
+from .text import MENTION_TOKEN, URL_TOKEN, preprocess_many, tokens
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-PADDING_ID, UNKNOWN_ID = 0, 1  # reserved ids of the biLSTM vocabulary
+PADDING_ID, UNKNOWN_ID = 0, 1
+# Tweets per ONNX Runtime run when a transformer's batch is split by length: small enough that little padding
+# is left, large enough to amortise a run's overhead (measured: 8 fastest on 2 cores, see scripts/benchmark.py).
+MICRO_BATCH = 8
+PLACEHOLDERS = {URL_TOKEN, MENTION_TOKEN}  # what URLs and handles become: not the author's words
+UNREADABLE = (
+    "no readable words: the model saw an empty tweet, so its answer is a guess"  # reserved ids of the biLSTM vocabulary
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
     label: str
     scores: dict[str, float]
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def _verified(manifest_path: Path, file_name: str, sha256: str, what: str) -> Path:
@@ -142,10 +150,30 @@ class SentimentModel:
         columns = wordpiece_inputs(self._tokenizer, preprocess_many(texts, config))
         return {name: columns[name].astype(_numpy_type(spec.type)) for name, spec in self._inputs.items()}
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities, one row per tweet, columns in `labels` order."""
+    def _run(self, texts: list[str]) -> np.ndarray:
         (probabilities,) = self.session.run([self._probability_output], self._feed(texts))
         return np.asarray(probabilities, dtype=np.float64)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities, one row per tweet, columns in `labels` order.
+
+        A transformer's batch is padded to its longest tweet, so one long tweet would make every short one
+        pay for its length: tweets are sorted by length and run in micro-batches of similar length, and the
+        rows are put back in the request's order."""
+        if self.manifest.input_kind != "wordpiece" or len(texts) <= MICRO_BATCH:
+            return self._run(texts)
+        processed = preprocess_many(texts, self.manifest.preprocessing)
+        order = sorted(range(len(texts)), key=lambda index: len(processed[index]))
+        rows = np.empty((len(texts), len(self.labels)), dtype=np.float64)
+        for start in range(0, len(order), MICRO_BATCH):
+            chunk = order[start : start + MICRO_BATCH]
+            rows[chunk] = self._run([texts[index] for index in chunk])
+        return rows
+
+    def readable(self, text: str) -> bool:
+        """Whether any word of the tweet survives the text processing (emoji-only or non-Latin tweets may not:
+        the model then sees an empty tweet and its answer is a guess)."""
+        return bool(set(tokens(text, self.manifest.preprocessing)) - PLACEHOLDERS)
 
     def predict(self, texts: list[str]) -> list[Prediction]:
         probabilities = self.probabilities(texts)
@@ -153,8 +181,9 @@ class SentimentModel:
             Prediction(
                 label=self.labels[int(np.argmax(row))],
                 scores={label: round(float(value), 6) for label, value in zip(self.labels, row, strict=True)},
+                warnings=[] if self.readable(text) else [UNREADABLE],
             )
-            for row in probabilities
+            for text, row in zip(texts, probabilities, strict=True)
         ]
 
 

@@ -59,6 +59,11 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
             "model": model,
             "prediction_id": {"type": "string", "format": "uuid"},
             "prediction_token": token,
+            "warnings": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "present when the answer is not to be trusted, e.g. a tweet with no readable words",
+            },
         },
     }
     refused = {

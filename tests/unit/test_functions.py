@@ -165,3 +165,11 @@ def test_invalid_app_setting_names_itself(monkeypatch):
     monkeypatch.setenv("MAX_TWEET_CHARS", "lots")
     with pytest.raises(ValueError, match="MAX_TWEET_CHARS='lots' must be a positive integer"):
         Settings.from_environment()
+
+
+@pytest.mark.parametrize("tweet", ["😡😡😡", "ありがとう", "!!! ???", "@united"])
+def test_a_tweet_with_no_readable_words_is_answered_with_a_warning(http_functions, tweet):
+    body = body_of(post(http_functions["predict"], {"texts": [tweet, NEGATIVE_TWEET]}))
+    unreadable, readable = body["predictions"]
+    assert "no readable words" in unreadable["warnings"][0]
+    assert unreadable["label"] in body["labels"] and "warnings" not in readable

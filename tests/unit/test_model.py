@@ -80,3 +80,19 @@ def test_corrupt_onnx_file_with_matching_hash(model_copy):
     manifest_path.write_text(json.dumps(values))
     with pytest.raises(ModelError, match="ONNX Runtime cannot load"):
         SentimentModel.load(manifest_path)
+
+
+def test_a_batch_is_run_in_micro_batches_of_similar_length_and_answered_in_order():
+    model = SentimentModel.load(SHIPPED_MANIFEST)
+    if model.manifest.input_kind != "wordpiece":
+        pytest.skip("only transformer batches are split by length")
+    runs: list[int] = []
+    real_run = model.session.run
+    model.session.run = lambda outputs, feed: runs.append(len(next(iter(feed.values())))) or real_run(outputs, feed)
+    long = NEGATIVE_TWEET + " and then they cancelled the connection, rebooked me three days later" * 3
+    tweets = [long if index % 5 == 0 else f"{NEGATIVE_TWEET} {index}" for index in range(30)]
+    batch = model.probabilities(tweets)
+    assert max(runs) <= 8 and sum(runs) == 30  # no run padded 30 tweets to the longest
+    model.session.run = real_run
+    single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
+    np.testing.assert_allclose(batch, single, atol=1e-5)
