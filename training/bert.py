@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from tweet_sentiment.model import wordpiece_inputs, wordpiece_tokenizer
 from tweet_sentiment.text import TextConfig, preprocess_many
@@ -23,7 +24,11 @@ from .data import DataError, Split
 logger = logging.getLogger(__name__)
 
 # WordPiece knows inflections and function words; slang expansion still helps it.
-BERT_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
+# It also reads how people tweet: emoji and emoticons as words it knows ("enraged face"), punctuation and
+# digits ("!!!", "3 hours"), and any character its own normaliser handles (no ASCII folding).
+BERT_TEXT = TextConfig(
+    remove_stopwords=False, normalisation="none", ascii_fold=False, emoji_to_words=True, letters_only=False
+)
 INT8_VARIANT = "fine-tuned-int8"
 
 
@@ -111,7 +116,14 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
     for epoch in range(epochs):
         model.train()
         order = generator.permutation(len(train_texts))
-        for start in range(0, len(order), batch_size):
+        steps_of_epoch = tqdm(
+            range(0, len(order), batch_size),
+            desc=f"bert-minilm epoch {epoch + 1}/{epochs}",
+            unit="batch",
+            mininterval=10,
+            disable=None,
+        )
+        for start in steps_of_epoch:
             rows = order[start : start + batch_size]
             inputs = wordpiece_inputs(tokenizer, [train_texts[row] for row in rows])
             output = model(
@@ -176,7 +188,8 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         tokenizer_path = Path(folder) / "tokenizer.json"
         fp32_path.write_bytes(fine_tuned.onnx)
         tokenizer_path.write_bytes(fine_tuned.assets["tokenizer"])
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+        # Per-channel scales keep the classifier's quality (per-tensor int8 lost 0.017 validation macro-F1).
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True)
         int8 = int8_path.read_bytes()
         tokenizer = wordpiece_tokenizer(tokenizer_path, fine_tuned.sequence_length or 0)
     session = ort.InferenceSession(int8, providers=["CPUExecutionProvider"])
@@ -192,6 +205,6 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         variant=INT8_VARIANT,
         onnx=int8,
         predict_proba=probabilities,
-        params={**fine_tuned.params, "quantisation": "dynamic int8 (ONNX Runtime)"},
+        params={**fine_tuned.params, "quantisation": "dynamic int8, per channel (ONNX Runtime)"},
         training_seconds=fine_tuned.training_seconds + time.perf_counter() - started,
     )

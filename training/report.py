@@ -97,7 +97,8 @@ def build(store: Path, out_dir: Path) -> Path:
         f"validation {params['split.validation.size']} tweets, test {params['split.test.size']} tweets (used once, by "
         "the champion). Every figure below is on validation; latency is the served ONNX graph with the shared text "
         "processing, ONNX Runtime, one thread, one tweet at a time (p50/p95) and a batch of 64 (p50). Budget: "
-        f"p95 at most {params.get('budget.p95_ms', '20')} ms and at most {params.get('budget.size_mb', '100')} MB.",
+        f"p50 at most {params.get('budget.p50_ms', '-')} ms, p95 at most {params.get('budget.p95_ms', '-')} ms and "
+        f"at most {params.get('budget.size_mb', '-')} MB.",
         "",
         "| model | " + " | ".join(header for header, _, _ in COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),

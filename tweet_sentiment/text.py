@@ -3,9 +3,13 @@
 The steps run in a fixed order; each can be switched off in `TextConfig`, and the config is saved in the
 model manifest so the service repeats exactly what training did:
 
-    html unescape -> URLs / @mentions / #hashtags -> lower case -> ASCII folding -> abbreviation expansion
-    -> tokenise (TweetTokenizer, elongations reduced) -> strip non-letters -> stopwords (negations kept)
-    -> lemmatise or stem
+    html unescape -> URLs / @mentions / #hashtags -> emoji and emoticons to words -> lower case
+    -> ASCII folding -> abbreviation expansion -> tokenise (TweetTokenizer, elongations reduced)
+    -> strip non-letters -> stopwords (negations kept) -> lemmatise or stem
+
+Emoji and emoticons become words ("😡" -> "enraged face", ":(" -> "sad face") before ASCII folding would drop
+them, for the models that can read those words (the transformer); the transformer also keeps digits and
+punctuation ("!!!", "?"), which its tokenizer knows.
 
 Abbreviations are expanded as whole words before digits and punctuation are stripped, so that "gr8", "b4"
 and "w/" are still recognisable; stripping characters per token also squeezes the white space.
@@ -49,6 +53,8 @@ class TextConfig:
     ascii_fold: bool = True  # also what keeps ONNX Runtime's tokenizer in step with scikit-learn's
     reduce_elongations: bool = True  # "sooooo" -> "sooo"
     expand_abbreviations: bool = True
+    emoji_to_words: bool = False  # "😡" -> "enraged face", ":(" -> "sad face"
+    letters_only: bool = True  # strip digits and punctuation from tokens (off: "!!!" and "3" stay)
     remove_stopwords: bool = True
     normalisation: Normalisation = "lemmatize"
 
@@ -115,6 +121,22 @@ def _lemma(token: str) -> str:
     return lemma.lower() if token.islower() else lemma  # simplemma capitalises some lemmas ("url" -> "URL")
 
 
+@lru_cache(maxsize=1)
+def _emoticons() -> tuple[re.Pattern[str], dict[str, str]]:
+    table = dict(line.split("\t", 1) for line in _data_lines("emoticons.tsv"))
+    alternatives = "|".join(re.escape(emoticon) for emoticon in sorted(table, key=len, reverse=True))
+    return re.compile(rf"(?<!\S)(?:{alternatives})(?!\S)"), table
+
+
+def emoji_to_words(text: str) -> str:
+    """Emoji by their CLDR names and emoticons by the words of emoticons.tsv, as separate words."""
+    import emoji  # only configurations that read emoji need it
+
+    pattern, table = _emoticons()
+    text = pattern.sub(lambda match: f" {table[match.group(0)]} ", text)
+    return str(emoji.replace_emoji(text, replace=lambda _, data: " " + data["en"].strip(":").replace("_", " ") + " "))
+
+
 def _fold_to_ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
@@ -129,6 +151,8 @@ def clean(text: str, config: TextConfig) -> str:
         text = MENTION_PATTERN.sub(f" {MENTION_TOKEN} ", text)
     if config.split_hashtags:
         text = _HASHTAG.sub(lambda match: " " + _CAMEL.sub(" ", match.group(1)) + " ", text)
+    if config.emoji_to_words:
+        text = emoji_to_words(text)
     if config.lowercase:
         text = text.lower()
     if config.ascii_fold:
@@ -140,9 +164,10 @@ def clean(text: str, config: TextConfig) -> str:
 
 def tokens(text: str, config: TextConfig) -> list[str]:
     """The processed tokens of one tweet."""
-    words = _tokenizer(config.reduce_elongations).tokenize(clean(text, config))
+    words: list[str] = _tokenizer(config.reduce_elongations).tokenize(clean(text, config))
     # Strip digits, punctuation and emoji remnants inside each token; "n't" was expanded above when enabled.
-    words = [stripped for word in words if (stripped := _NON_LETTERS.sub("", word))]
+    if config.letters_only:
+        words = [stripped for word in words if (stripped := _NON_LETTERS.sub("", word))]
     if config.remove_stopwords:
         stop = stopwords()
         words = [word for word in words if word not in stop]

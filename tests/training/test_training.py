@@ -232,9 +232,9 @@ def test_every_family_reads_its_hyperparameters_when_a_run_starts(tmp_path, monk
 def test_budget_is_read_from_the_environment_when_asked(monkeypatch):
     from training.config import Budget
 
-    monkeypatch.setenv("SERVING_P95_BUDGET_MS", "6")
-    monkeypatch.setenv("SERVING_SIZE_BUDGET_MB", "30")
-    assert Budget.from_environment() == Budget(p95_ms=6.0, size_mb=30.0)
+    monkeypatch.setenv("SERVING_P95_BUDGET_MS", "9")
+    monkeypatch.setenv("SERVING_SIZE_BUDGET_MB", "50")
+    assert Budget.from_environment() == Budget(p50_ms=3.0, p95_ms=9.0, size_mb=50.0)
 
 
 def test_unknown_model_names_are_refused_with_the_choices():

@@ -143,3 +143,38 @@ def test_config_round_trip_and_validation():
         TextConfig.from_dict({**config.to_dict(), "emoji": True})
     with pytest.raises(ValueError, match="normalisation"):
         TextConfig(normalisation="porter")
+
+
+TRANSFORMER_TEXT = TextConfig(remove_stopwords=False, normalisation="none", emoji_to_words=True, letters_only=False)
+
+
+@pytest.mark.parametrize(
+    "tweet, words",
+    [
+        ("@united 😡😡😡", "user enraged face enraged face enraged face"),
+        ("@JetBlue ❤️❤️✈️", "user red heart red heart airplane"),
+        (":( :( :(", "sad face sad face sad face"),
+        ("on time :D <3", "on time grinning face red heart"),
+    ],
+)
+def test_emoji_and_emoticons_become_words(tweet, words):
+    assert preprocess(tweet, TRANSFORMER_TEXT) == words
+
+
+def test_the_transformer_text_keeps_punctuation_and_digits():
+    assert preprocess("@united 3 hours late!!!!!! why???", TRANSFORMER_TEXT) == "user 3 hours late ! ! ! why ? ? ?"
+
+
+def test_the_defaults_read_emoji_and_punctuation_as_before():
+    # Models exported before these switches existed keep the exact processing they were trained with.
+    assert preprocess("@united 😡 late!!! :(", TextConfig()) == preprocess("@united late", TextConfig())
+    assert (
+        TextConfig.from_dict(
+            {
+                key: value
+                for key, value in TextConfig().to_dict().items()
+                if key not in ("emoji_to_words", "letters_only")
+            }
+        )
+        == TextConfig()
+    )
