@@ -71,3 +71,23 @@ def behaviour_failures(model: SentimentModel) -> dict[str, list[str]]:
         "direction": direction_failures(model),
         "minimum_functionality": minimum_functionality_failures(model),
     }
+
+
+# Tweets the champion is known to get wrong, and why: listed in the comparison report with its answers, so
+# the limits are visible instead of discovered by users. Sarcasm reads as praise word by word.
+KNOWN_FAILURES = [
+    ("negative", "sarcasm", "@united great, another 3 hour delay. Just what I needed today. Thanks so much!"),
+    ("negative", "sarcasm", "@AmericanAir love how you lost my bag for the third time this year, really impressive"),
+    ("negative", "sarcasm", "@SouthwestAir wow, only 45 minutes on hold this time, you're really improving"),
+    ("positive", "negated complaint", "@JetBlue not a single problem today, can't complain at all"),
+    ("neutral", "question with a sentiment word", "@united is the lounge in Denver any good?"),
+]
+
+
+def known_failures(model: SentimentModel) -> list[tuple[str, str, str, str]]:
+    """(expected, kind, tweet, the model's label) for each known hard case."""
+    predicted = model.predict([tweet for _, _, tweet in KNOWN_FAILURES])
+    return [
+        (expected, kind, tweet, prediction.label)
+        for (expected, kind, tweet), prediction in zip(KNOWN_FAILURES, predicted, strict=True)
+    ]

@@ -120,8 +120,7 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
             range(0, len(order), batch_size),
             desc=f"bert-minilm epoch {epoch + 1}/{epochs}",
             unit="batch",
-            mininterval=10,
-            disable=None,
+            mininterval=30,  # a line every 30 s in a log file, with the ETA
         )
         for start in steps_of_epoch:
             rows = order[start : start + batch_size]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,8 +19,10 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from tweet_sentiment.labels import LABELS
+from tweet_sentiment.model import SentimentModel
 
 from . import tracking
+from .behaviour import known_failures
 
 COLUMNS = [  # (header, metric, format)
     ("val macro-F1", "val_macro_f1", "{:.4f}"),
@@ -103,8 +106,10 @@ def build(store: Path, out_dir: Path) -> Path:
         "| model | " + " | ".join(header for header, _, _ in COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),
     ]
+    frontier = pareto_frontier(runs)
     for run in runs:
         name = run.info.run_name + (" **(champion)**" if run.info.run_id == champion.run_id else "")
+        name += " (frontier)" if run.info.run_id in frontier else ""
         lines.append(
             f"| {name} | "
             + " | ".join(_cell(run, metric, template, header) for header, metric, template in COLUMNS)
@@ -130,7 +135,12 @@ def build(store: Path, out_dir: Path) -> Path:
         "",
         "![latency against macro-F1](latency_vs_macro_f1.png)",
         "",
+        '"(frontier)": the Pareto frontier of the exported models, no other model being at least as good on '
+        "validation macro-F1, p95 latency and size and better on one. The champion is the best macro-F1 within "
+        "the budget, which need not be on the frontier's fastest end.",
+        "",
     ]
+    lines += _known_failures(champion_run.info.run_id)
     errors = [(run.info.run_name, run.data.tags["export_error"]) for run in runs if run.data.tags.get("export_error")]
     if errors:
         lines += ["## Not exported", ""] + [f"- {name}: {error}" for name, error in errors] + [""]
@@ -138,6 +148,50 @@ def build(store: Path, out_dir: Path) -> Path:
     report_path.write_text("\n".join(lines), encoding="utf-8")
     _charts(runs, champion_run.info.run_id, out_dir, float(params.get("budget.p95_ms", 20)))
     return report_path
+
+
+def pareto_frontier(runs: list[Run]) -> set[str]:
+    """Run ids of the exported runs that no other exported run dominates on (macro-F1 up, p95 and size down)."""
+    exported = [
+        run for run in runs if "latency_single_ms_p95" in run.data.metrics and "onnx_size_mb" in run.data.metrics
+    ]
+
+    def figures(run: Run) -> tuple[float, float, float]:
+        metrics = run.data.metrics
+        return (-metrics["val_macro_f1"], metrics["latency_single_ms_p95"], metrics["onnx_size_mb"])
+
+    frontier = set()
+    for run in exported:
+        mine = figures(run)
+        dominated = any(
+            all(o <= m for o, m in zip(figures(other), mine, strict=True)) and figures(other) != mine
+            for other in exported
+            if other is not run
+        )
+        if not dominated:
+            frontier.add(run.info.run_id)
+    return frontier
+
+
+def _known_failures(run_id: str) -> list[str]:
+    """The champion's answers to the documented hard cases (training/behaviour.py)."""
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_dir = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="onnx", dst_path=folder))
+        answers = known_failures(SentimentModel.load(onnx_dir / "model.json"))
+    lines = [
+        "## Known failures",
+        "",
+        "Hard cases the champion is known to miss (kept in training/behaviour.py; "
+        "not a test: they document the limits).",
+        "",
+        "| kind | tweet | expected | champion |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {kind} | {tweet} | {expected} | {got}{'' if got == expected else ' (wrong)'} |"
+        for expected, kind, tweet, got in answers
+    ]
+    return [*lines, ""]
 
 
 def _charts(runs: list, champion_id: str, out_dir: Path, budget_ms: float) -> None:

@@ -246,3 +246,28 @@ def test_unknown_model_names_are_refused_with_the_choices():
     ]
     with pytest.raises(ValueError, match="unknown models \\['svm'\\]; choose from"):
         selected(["svm"])
+
+
+def test_report_shows_the_budget_the_frontier_and_the_known_failures(session, tmp_path):
+    from training.report import build, pareto_frontier
+
+    summary, folder = session
+    report = build(folder / "mlruns", tmp_path).read_text()
+    assert "Budget: p50 at most 3.0 ms, p95 at most 6.0 ms and at most 30.0 MB" in report
+    frontier_rows = [line for line in report.splitlines() if "(frontier)" in line and line.startswith("| ")]
+    assert frontier_rows
+    assert "## Known failures" in report and "sarcasm" in report
+    assert str(folder) not in report and "/tmp/" not in report  # no path of the machine that built it
+    client = MlflowClient()
+    runs = client.search_runs([mlflow.get_experiment_by_name(tracking.EXPERIMENT).experiment_id])
+    frontier = pareto_frontier(runs)
+    best = max(
+        (run for run in runs if "latency_single_ms_p95" in run.data.metrics),
+        key=lambda run: run.data.metrics["val_macro_f1"],
+    )
+    fastest = min(
+        (run for run in runs if "latency_single_ms_p95" in run.data.metrics),
+        key=lambda run: run.data.metrics["latency_single_ms_p95"],
+    )
+    assert best.info.run_id in frontier and fastest.info.run_id in frontier
+    assert (tmp_path / "latency_vs_macro_f1.png").stat().st_size > 0
