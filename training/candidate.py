@@ -18,7 +18,7 @@ class Candidate:
     text_config: TextConfig
     params: dict[str, object]
     predict_proba: Callable[[list[str]], np.ndarray]  # raw tweets -> probabilities, columns in label order
-    onnx: bytes
+    onnx: bytes | None  # None for an ensemble: its members' graphs are in `member_files`
     labels: list[str]
     input_kind: str = "text"
     assets: dict[str, bytes] = dataclasses.field(default_factory=dict)  # role -> file content
@@ -29,6 +29,8 @@ class Candidate:
     parity_max_difference: float = 1e-4
     parity_min_agreement: float = 1.0
     log_native: Callable[[], None] | None = None  # logs the native model into the active MLflow run
+    members: list[dict[str, object]] = dataclasses.field(default_factory=list)  # an ensemble's manifest entries
+    member_files: dict[str, bytes] = dataclasses.field(default_factory=dict)  # file name -> content
 
     @property
     def name(self) -> str:

@@ -17,6 +17,7 @@ from tweet_sentiment.model import SentimentModel
 from . import evaluate, export, tracking
 from .config import DataOptions, load_split
 from .data import Split
+from .export import MEMBER_PREFIX
 from .runner import log_evaluation
 from .tracking import CHAMPION, MODEL_NAME, TrackingError
 
@@ -24,9 +25,10 @@ from .tracking import CHAMPION, MODEL_NAME, TrackingError
 def promote_best(validation_sha256: str) -> ModelVersion:
     """Move the `champion` alias to the registered version with the best validation macro-F1 among those
     that meet the serving budget and were evaluated on this very validation part (figures on other parts do
-    not compare)."""
+    not compare). Ties go to the faster model (an ensemble whose weights all went to one member scores as
+    that member)."""
     client = MlflowClient()
-    best: tuple[float, ModelVersion] | None = None
+    best: tuple[tuple[float, float], ModelVersion] | None = None
     for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
         run = tracking.run_of(version)
         if (
@@ -34,8 +36,10 @@ def promote_best(validation_sha256: str) -> ModelVersion:
             or run.data.metrics.get("within_budget") != 1.0
         ):
             continue
-        score = run.data.metrics.get("val_macro_f1")
-        if score is not None and (best is None or score > best[0]):
+        if "val_macro_f1" not in run.data.metrics:
+            continue
+        score = (run.data.metrics["val_macro_f1"], -run.data.metrics.get("latency_single_ms_p95", float("inf")))
+        if best is None or score > best[0]:
             best = (score, version)
     if best is None:
         raise TrackingError(
@@ -72,8 +76,9 @@ def export_version(version: ModelVersion, split: Split, models_dir: Path) -> Pat
             name: round(value, 6) for name, value in evaluate.metrics(gold, served, manifest.labels).items()
         }
         assets = {role: (onnx_dir / asset["file"]).read_bytes() for role, asset in manifest.assets.items()}
+        members = {path.name: path.read_bytes() for path in onnx_dir.glob(f"{MEMBER_PREFIX}*")}
         manifest_path, check = export.write_checked(
-            (onnx_dir / manifest.onnx_file).read_bytes(),
+            (onnx_dir / manifest.onnx_file).read_bytes() if manifest.onnx_file else None,
             {
                 "name": MODEL_NAME,
                 "version": str(version.version),
@@ -84,28 +89,33 @@ def export_version(version: ModelVersion, split: Split, models_dir: Path) -> Pat
                 "test_metrics": test_metrics,
                 "family": manifest.family,
                 "sequence_length": manifest.sequence_length,
+                "members": manifest.members,
             },
             texts,
             native,
             models_dir,
             assets=assets,
+            member_files=members,
             max_difference=float(run.data.params.get("parity.max_difference", export.MAX_PROBABILITY_DIFFERENCE)),
             min_agreement=float(run.data.params.get("parity.min_agreement", 1.0)),
         )
     with mlflow.start_run(run_id=run.info.run_id):
         log_evaluation("test", gold, served, manifest.labels)
         mlflow.log_metrics({f"test_{name}": value for name, value in check.items()})
-        for path in models_dir.glob(f"{export.CHAMPION_STEM}.*"):
+        for path in [*models_dir.glob(f"{export.CHAMPION_STEM}.*"), *models_dir.glob(f"{MEMBER_PREFIX}*")]:
             mlflow.log_artifact(str(path), "champion")
     _remove_unused_files(manifest_path, models_dir)
     return manifest_path
 
 
 def _remove_unused_files(manifest_path: Path, models_dir: Path) -> None:
-    """Files of an earlier champion that this one does not use (a vocabulary, a tokenizer) go."""
-    assets = json.loads(manifest_path.read_text())["assets"].values()
-    current = {manifest_path.name, *(asset["file"] for asset in assets), f"{export.CHAMPION_STEM}.onnx"}
-    for path in models_dir.glob(f"{export.CHAMPION_STEM}.*"):
+    """Files of an earlier champion that this one does not use (a vocabulary, a tokenizer, members) go."""
+    manifest = json.loads(manifest_path.read_text())
+    members = [json.loads((models_dir / member["manifest"]).read_text()) for member in manifest.get("members", [])]
+    current = {manifest_path.name, *(member["manifest"] for member in manifest.get("members", []))}
+    for described in (manifest, *members):
+        current |= {described["onnx_file"], *(asset["file"] for asset in described["assets"].values())}
+    for path in [*models_dir.glob(f"{export.CHAMPION_STEM}.*"), *models_dir.glob(f"{MEMBER_PREFIX}*")]:
         if path.name not in current:
             path.unlink()
 

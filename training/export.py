@@ -13,6 +13,7 @@ from tweet_sentiment.model import SentimentModel
 
 MAX_PROBABILITY_DIFFERENCE = 1e-4
 CHAMPION_STEM = "champion"
+MEMBER_PREFIX = "member-"  # the files of an ensemble's members, beside its manifest
 
 
 class ExportError(RuntimeError):
@@ -27,7 +28,7 @@ def parity(native: np.ndarray, exported: np.ndarray) -> dict[str, float]:
 
 
 def write_checked(
-    onnx_bytes: bytes,
+    onnx_bytes: bytes | None,
     manifest_fields: dict,
     texts: list[str],
     native_probabilities: np.ndarray,
@@ -36,14 +37,19 @@ def write_checked(
     assets: dict[str, bytes] | None = None,
     max_difference: float = MAX_PROBABILITY_DIFFERENCE,
     min_agreement: float = 1.0,
+    member_files: dict[str, bytes] | None = None,
 ) -> tuple[Path, dict[str, float]]:
     """Write `<stem>.onnx`, its assets and its manifest into `out_dir` only when ONNX Runtime, run through the
-    serving package on the raw tweets, agrees with the native model on every one of them."""
+    serving package on the raw tweets, agrees with the native model on every one of them. An ensemble has no
+    graph of its own (`onnx_bytes` None): its members' files are written as they are named."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as staging:
         staging_dir = Path(staging)
         onnx_path = staging_dir / f"{stem}.onnx"
-        onnx_path.write_bytes(onnx_bytes)
+        if onnx_bytes is not None:
+            onnx_path.write_bytes(onnx_bytes)
+        for name, content in (member_files or {}).items():
+            (staging_dir / name).write_bytes(content)
         asset_entries = {}
         for role, content in (assets or {}).items():
             asset_path = staging_dir / f"{stem}.{role}.json"
@@ -51,8 +57,8 @@ def write_checked(
             asset_entries[role] = {"file": asset_path.name, "sha256": sha256_of(asset_path)}
         manifest = Manifest(
             **manifest_fields,
-            onnx_file=onnx_path.name,
-            onnx_sha256=sha256_of(onnx_path),
+            onnx_file=onnx_path.name if onnx_bytes is not None else "",
+            onnx_sha256=sha256_of(onnx_path) if onnx_bytes is not None else "",
             assets=asset_entries,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )

@@ -65,6 +65,12 @@ def _bert_minilm(split: Split, variant: str, labels: list[str], params: dict[str
     return [fine_tuned, bert.quantised(fine_tuned)]  # the int8 twin is a row of its own
 
 
+def _ensemble(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> list[Candidate]:
+    from . import ensemble
+
+    return [ensemble.fit_ensemble(split, variant, labels, params, seed)]
+
+
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
@@ -74,6 +80,8 @@ FAMILIES: dict[str, Family] = {
         Family("bilstm-word2vec", ("frozen", "fine-tuned"), "bilstm", _bilstm_word2vec),
         Family("bilstm-glove", ("frozen", "fine-tuned"), "bilstm", _bilstm_glove),
         Family("bert-minilm", ("fine-tuned",), "bert-minilm", _bert_minilm),
+        # Last: its members are the runs above.
+        Family("ensemble", ("minilm-int8-glove-logreg",), "ensemble", _ensemble),
     )
 }
 BASELINES = ("vader",)  # no training, no export: the row every model must beat

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 import mlflow.onnx
+import mlflow.pyfunc
 import numpy as np
 import onnx
 import pandas as pd
@@ -88,6 +89,7 @@ def export_with_parity(
             "test_metrics": {},
             "family": candidate.family,
             "sequence_length": candidate.sequence_length,
+            "members": candidate.members,
         },
         texts,
         native,
@@ -96,6 +98,7 @@ def export_with_parity(
         assets=candidate.assets,
         max_difference=candidate.parity_max_difference,
         min_agreement=candidate.parity_min_agreement,
+        member_files=candidate.member_files,
     )
     return Exported(folder, manifest_path, check)
 
@@ -120,10 +123,22 @@ def time_serving(model: SentimentModel, texts: list[str], samples: int) -> dict[
     }
 
 
-def register(candidate: Candidate) -> None:
-    """The candidate's native model (when it has one) and its ONNX graph as a new registered version."""
+def register(candidate: Candidate, exported: Exported) -> None:
+    """The candidate's native model (when it has one) and its ONNX graph as a new registered version; an
+    ensemble, which has no graph of its own, as a pyfunc over its exported files."""
     if candidate.log_native:
         candidate.log_native()
+    if candidate.onnx is None:
+        from .ensemble import ServedEnsemble
+
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ServedEnsemble(),
+            artifacts={"ensemble": str(exported.folder)},
+            registered_model_name=tracking.MODEL_NAME,
+            pip_requirements=["onnxruntime"],
+        )
+        return
     mlflow.onnx.log_model(
         onnx.load_from_string(candidate.onnx),
         name="model",
@@ -176,7 +191,7 @@ def run_candidate(
                 "parity.min_agreement": candidate.parity_min_agreement,
             }
         )
-        register(candidate)
+        register(candidate, exported)
         logger.info(
             "%s: validation macro-F1 %.4f, accuracy %.4f, p95 %.2f ms, %.1f MB",
             candidate.name,

@@ -13,9 +13,16 @@ from .text import TextConfig
 # How the graph is fed:
 # - "text": one string tensor of preprocessed tweets (scikit-learn TF-IDF graphs);
 # - "token_ids": preprocessed tokens mapped through the `vocabulary` asset, padded to `sequence_length` (biLSTM);
-# - "wordpiece": the `tokenizer` asset (a tokenizers tokenizer.json) run on the cleaned tweet (BERT family).
-INPUT_KINDS = ("text", "token_ids", "wordpiece")
-REQUIRED_ASSETS = {"text": set(), "token_ids": {"vocabulary"}, "wordpiece": {"tokenizer"}}
+# - "wordpiece": the `tokenizer` asset (a tokenizers tokenizer.json) run on the cleaned tweet (BERT family);
+# - "ensemble": no graph of its own; the weighted average of its `members`, each an exported model whose
+#   manifest (sha256-checked) lies beside this one.
+INPUT_KINDS = ("text", "token_ids", "wordpiece", "ensemble")
+REQUIRED_ASSETS: dict[str, set[str]] = {
+    "text": set(),
+    "token_ids": {"vocabulary"},
+    "wordpiece": {"tokenizer"},
+    "ensemble": set(),
+}
 
 
 class ModelError(RuntimeError):
@@ -37,6 +44,7 @@ class Manifest:
     family: str  # e.g. "logreg", "bilstm-glove", "bert-minilm"
     assets: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # role -> {"file", "sha256"}
     sequence_length: int | None = None
+    members: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {"manifest", "sha256", "weight"}
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -65,7 +73,9 @@ class Manifest:
         missing_assets = REQUIRED_ASSETS[manifest.input_kind] - set(manifest.assets)
         if missing_assets:
             raise ValueError(f"input_kind {manifest.input_kind!r} needs the assets {sorted(missing_assets)}")
-        if manifest.input_kind != "text" and not manifest.sequence_length:
+        if manifest.input_kind == "ensemble" and not manifest.members:
+            raise ValueError("an ensemble needs at least one member")
+        if manifest.input_kind in ("token_ids", "wordpiece") and not manifest.sequence_length:
             raise ValueError(f"input_kind {manifest.input_kind!r} needs a sequence_length")
         return manifest
 
@@ -103,6 +113,16 @@ def _check_types(values: dict[str, Any]) -> None:
         for asset in assets.values()
     ):
         wrong.append("assets")
+    members = values.get("members", [])
+    if not isinstance(members, list) or not all(
+        isinstance(member, dict)
+        and isinstance(member.get("manifest"), str)
+        and isinstance(member.get("sha256"), str)
+        and type(member.get("weight")) in (int, float)
+        and member["weight"] > 0
+        for member in members
+    ):
+        wrong.append("members")
     length = values.get("sequence_length")
     if length is not None and (type(length) is not int or length < 1):
         wrong.append("sequence_length")

@@ -61,6 +61,13 @@ def token_ids(token_lists: list[list[str]], vocabulary: dict[str, int], length: 
     return ids
 
 
+def micro_batches(processed_texts: list[str]) -> list[list[int]]:
+    """Indices of the tweets in runs of MICRO_BATCH of similar length (training's int8 reference uses the same
+    runs: dynamic quantisation scales activations over the run, so the runs must be the same ones)."""
+    order = sorted(range(len(processed_texts)), key=lambda index: len(processed_texts[index]))
+    return [order[start : start + MICRO_BATCH] for start in range(0, len(order), MICRO_BATCH)]
+
+
 def wordpiece_tokenizer(path: Path, max_length: int) -> Tokenizer:
     """A `tokenizers` tokenizer from tokenizer.json, truncating to `max_length`, padding to the longest tweet
     of the batch (the checkpoint's file pads every input to 128)."""
@@ -104,6 +111,28 @@ class SentimentModel:
         """Load and verify a model; raises ModelError with what to do when it cannot be served."""
         started = time.perf_counter()
         manifest = Manifest.read(manifest_path)
+        model = (
+            EnsembleModel.of_members(manifest_path, manifest, intra_op_threads)
+            if manifest.input_kind == "ensemble"
+            else cls._single(manifest_path, manifest, intra_op_threads)
+        )
+        try:
+            # The first run loads the lemmatiser tables (not on a user's request) and shows the graph's width.
+            warm_up = model.probabilities(["warm up"])
+        except Exception as error:  # a damaged asset fails inside tokenizers, json or ONNX Runtime
+            raise ModelError(
+                f"model {manifest_path} cannot run ({type(error).__name__}: {error}): re-export the model"
+            ) from error
+        if warm_up.ndim != 2 or warm_up.shape[1] != len(manifest.labels):
+            raise ModelError(
+                f"the ONNX graph of {manifest_path} gives {warm_up.shape[-1]} scores per tweet but "
+                f"the manifest names {len(manifest.labels)} labels: re-export the model"
+            )
+        model.load_seconds = time.perf_counter() - started
+        return model
+
+    @classmethod
+    def _single(cls, manifest_path: Path, manifest: Manifest, intra_op_threads: int) -> SentimentModel:
         onnx_path = _verified(manifest_path, manifest.onnx_file, manifest.onnx_sha256, "ONNX file")
         assets = {
             role: _verified(manifest_path, asset["file"], asset["sha256"], f"{role} file")
@@ -118,20 +147,11 @@ class SentimentModel:
         except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
             raise ModelError(f"ONNX Runtime cannot load {onnx_path} ({error}): re-export the model") from error
         try:
-            model = cls(manifest, session, assets)
-            # The first run loads the lemmatiser tables (not on a user's request) and shows the graph's width.
-            warm_up = model.probabilities(["warm up"])
-        except Exception as error:  # a damaged asset fails inside tokenizers, json or ONNX Runtime
+            return cls(manifest, session, assets)
+        except Exception as error:  # a damaged asset fails inside tokenizers or json
             raise ModelError(
-                f"model {manifest_path} cannot run ({type(error).__name__}: {error}): re-export the model"
+                f"model {manifest_path} cannot be read ({type(error).__name__}: {error}): re-export the model"
             ) from error
-        if warm_up.ndim != 2 or warm_up.shape[1] != len(manifest.labels):
-            raise ModelError(
-                f"the ONNX graph of {manifest_path} gives {warm_up.shape[-1]} scores per tweet but "
-                f"the manifest names {len(manifest.labels)} labels: re-export the model"
-            )
-        model.load_seconds = time.perf_counter() - started
-        return model
 
     @property
     def labels(self) -> list[str]:
@@ -162,11 +182,8 @@ class SentimentModel:
         rows are put back in the request's order."""
         if self.manifest.input_kind != "wordpiece" or len(texts) <= MICRO_BATCH:
             return self._run(texts)
-        processed = preprocess_many(texts, self.manifest.preprocessing)
-        order = sorted(range(len(texts)), key=lambda index: len(processed[index]))
         rows = np.empty((len(texts), len(self.labels)), dtype=np.float64)
-        for start in range(0, len(order), MICRO_BATCH):
-            chunk = order[start : start + MICRO_BATCH]
+        for chunk in micro_batches(preprocess_many(texts, self.manifest.preprocessing)):
             rows[chunk] = self._run([texts[index] for index in chunk])
         return rows
 
@@ -185,6 +202,39 @@ class SentimentModel:
             )
             for text, row in zip(texts, probabilities, strict=True)
         ]
+
+
+class EnsembleModel(SentimentModel):
+    """The weighted average of its members' probabilities: each member an exported model of its own (its
+    manifest, graph and assets sha256-checked like any model), all fed the same raw tweets."""
+
+    def __init__(self, manifest: Manifest, members: list[tuple[SentimentModel, float]]):
+        self.manifest = manifest
+        self.members = members
+        self.load_seconds = 0.0
+
+    @classmethod
+    def of_members(cls, manifest_path: Path, manifest: Manifest, intra_op_threads: int) -> EnsembleModel:
+        members = []
+        for member in manifest.members:
+            path = _verified(manifest_path, member["manifest"], member["sha256"], "member manifest")
+            model = SentimentModel.load(path, intra_op_threads)
+            if model.labels != manifest.labels:
+                raise ModelError(
+                    f"member {path.name} of {manifest_path} has the labels {model.labels}, not "
+                    f"{manifest.labels}: re-export the model"
+                )
+            members.append((model, float(member["weight"])))
+        return cls(manifest, members)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        total = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        for model, weight in self.members:
+            total += weight * model.probabilities(texts)
+        return total
+
+    def readable(self, text: str) -> bool:
+        return any(model.readable(text) for model, _ in self.members)
 
 
 def _numpy_type(onnx_type: str) -> type:

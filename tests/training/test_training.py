@@ -3,6 +3,7 @@ folder, real ONNX export with its parity check, and the exported model served by
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -20,7 +21,7 @@ from training.champion import export_from_registry
 from training.config import DataOptions, hyperparameters, load_split
 from training.families import FAMILIES
 from training.session import run_training_session
-from tweet_sentiment.manifest import Manifest, sha256_of
+from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
 from tweet_sentiment.model import SentimentModel
 from tweet_sentiment.text import TextConfig, preprocess_many
 
@@ -28,7 +29,7 @@ SAMPLE = DataOptions(sample=3000)
 EVERY_RUN = sorted(
     [f"{family}-{variant}" for family in ("logreg", "gaussian-nb", "xgboost") for variant in ("lemmatize", "stem")]
     + [f"{family}-{variant}" for family in ("bilstm-word2vec", "bilstm-glove") for variant in ("frozen", "fine-tuned")]
-    + ["bert-minilm-fine-tuned", "bert-minilm-fine-tuned-int8", "vader-baseline"]
+    + ["bert-minilm-fine-tuned", "bert-minilm-fine-tuned-int8", "ensemble-minilm-int8-glove-logreg", "vader-baseline"]
 )
 
 
@@ -84,7 +85,9 @@ def test_every_model_and_variant_is_tracked_with_every_figure(session):
             == params["text.normalisation"]
         )
         onnx_files = {item.path for item in client.list_artifacts(run.info.run_id, "onnx")}
-        assert {"onnx/model.json", "onnx/model.onnx"} <= onnx_files
+        ensemble = run.data.tags["family"] == "ensemble"  # no graph of its own: its members' files
+        graphs = {path for path in onnx_files if path.startswith("onnx/member-")} if ensemble else {"onnx/model.onnx"}
+        assert "onnx/model.json" in onnx_files and graphs and graphs <= onnx_files
 
 
 def test_each_family_serves_what_it_predicted_at_training(session, tmp_path):
@@ -117,7 +120,33 @@ def test_each_family_serves_what_it_predicted_at_training(session, tmp_path):
         )
         agreement = np.mean(probabilities.argmax(axis=1) == native.argmax(axis=1))
         assert agreement >= float(run.data.params["parity.min_agreement"]), run.info.run_name
-    assert kinds == {"text", "token_ids", "wordpiece"}
+    assert kinds == {"text", "token_ids", "wordpiece", "ensemble"}
+
+
+def test_ensemble_weights_are_fit_on_validation_and_every_member_file_is_checked(session, tmp_path):
+    from training.ensemble import fit_weights
+
+    gold = np.array([0, 1, 2, 0])
+    right = np.eye(3)[gold]
+    wrong = np.eye(3)[[1, 2, 0, 1]]
+    assert fit_weights([wrong, right], gold, 0.25) == (0.0, 1.0)
+    _, folder = session
+    client = MlflowClient()
+    (run,) = [
+        run
+        for run in client.search_runs([mlflow.get_experiment_by_name(tracking.EXPERIMENT).experiment_id])
+        if run.data.tags.get("family") == "ensemble"
+    ]
+    onnx_dir = Path(
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="onnx", dst_path=str(tmp_path))
+    )
+    manifest = json.loads((onnx_dir / "model.json").read_text())
+    assert manifest["input_kind"] == "ensemble" and abs(sum(m["weight"] for m in manifest["members"]) - 1) < 1e-9
+    member = onnx_dir / manifest["members"][0]["manifest"]
+    onnx_file = onnx_dir / json.loads(member.read_text())["onnx_file"]
+    onnx_file.write_bytes(onnx_file.read_bytes() + b"tampered")
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        SentimentModel.load(onnx_dir / "model.json")
 
 
 def test_champion_is_the_best_validation_macro_f1_within_budget(session):
@@ -125,8 +154,10 @@ def test_champion_is_the_best_validation_macro_f1_within_budget(session):
     best = max(
         (run for run in summary["runs"].values() if run["within_budget"] == 1.0), key=lambda run: run["val_macro_f1"]
     )
-    assert summary["champion"]["run_id"] == best["run_id"]
-    assert tracking.champion().run_id == best["run_id"]
+    champion = next(run for run in summary["runs"].values() if run["run_id"] == summary["champion"]["run_id"])
+    # Ties (an ensemble whose weights all went to one member scores as that member) go to the faster model.
+    assert champion["within_budget"] == 1.0 and champion["val_macro_f1"] == best["val_macro_f1"]
+    assert tracking.champion().run_id == summary["champion"]["run_id"]
 
 
 def test_exported_champion_has_a_true_manifest_and_test_figures(session):
