@@ -66,22 +66,7 @@ def test_feedback_round_trip_to_a_training_csv(http_functions, feedback_storage,
 
 
 def test_unreachable_storage_says_so(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "feedback-export",
-            "--out",
-            str(tmp_path / "f.csv"),
-            "--connection-string",
-            azurite_connection_string(port=free_port()),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = export_command(tmp_path / "f.csv", azurite_connection_string(port=free_port()))
     assert result.returncode == 2
     assert "is unreachable" in result.stderr and "Traceback" not in result.stderr
 
@@ -115,22 +100,7 @@ def test_only_verified_readable_feedback_is_exported_and_never_a_partial_file(
     assert good in texts and not any(marker in text and text != good for text in texts)
 
     out.write_text("previous export\n")
-    failed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "feedback-export",
-            "--out",
-            str(out),
-            "--connection-string",
-            azurite_connection_string(port=free_port()),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    failed = export_command(out, azurite_connection_string(port=free_port()))
     assert failed.returncode == 2
     assert out.read_text() == "previous export\n"  # untouched, and no temporary file left beside it
     assert [path.name for path in tmp_path.iterdir()] == ["feedback.csv"]

@@ -67,30 +67,32 @@ def send_feedback(server: LocalServer, tweets: pd.DataFrame, claimed: list[str])
     return accepted
 
 
-def retrain(folder: Path, connection_string: str, table: str) -> dict:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "retrain",
-            "--quick",
-            "--store",
-            str(folder / "mlruns"),
-            "--models-dir",
-            str(folder / "models"),
-            "--report",
-            str(folder / f"{table}.md"),
-            "--connection-string",
-            connection_string,
-            "--table",
-            table,
-        ],
+def training_cli(*arguments: str) -> subprocess.CompletedProcess:
+    """`python -m training ...` on the loop's own MLflow store, never a tracking server from the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "training", *arguments],
         cwd=ROOT,
-        env={key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"},
         capture_output=True,
         text=True,
+        env={key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"},
         timeout=600,
+    )
+
+
+def retrain(folder: Path, connection_string: str, table: str) -> dict:
+    result = training_cli(
+        "retrain",
+        "--quick",
+        "--store",
+        str(folder / "mlruns"),
+        "--models-dir",
+        str(folder / "models"),
+        "--report",
+        str(folder / f"{table}.md"),
+        "--connection-string",
+        connection_string,
+        "--table",
+        table,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout[result.stdout.index("{") :])
@@ -159,24 +161,8 @@ def test_feedback_that_teaches_something_true_is_promoted_and_served(loop, azuri
     finally:
         restarted.stop()
     # The old champion stays in the registry: promote brings it back.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "promote",
-            "--version",
-            old,
-            "--store",
-            str(folder / "mlruns"),
-            "--models-dir",
-            str(folder / "models"),
-        ],
-        cwd=ROOT,
-        env={key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"},
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = training_cli(
+        "promote", "--version", old, "--store", str(folder / "mlruns"), "--models-dir", str(folder / "models")
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert champion_version(folder) == old
