@@ -29,6 +29,11 @@ POSITIVE_TWEET = "@JetBlue thank you so much for the amazing crew and the smooth
 NEUTRAL_TWEET = "@SouthwestAir what time does the flight from Dallas to Austin leave tomorrow?"
 
 
+# How far a tweet's scores may move with the tweets it is run with: the int8 champion's dynamic quantisation
+# scales activations per run (its labels must not move).
+BATCHING_TOLERANCE = 0.02
+
+
 def copy_shipped_model(folder: Path) -> Path:
     """The shipped champion (manifest, ONNX file and assets) copied into `folder`; returns the manifest."""
     for path in SHIPPED_MANIFEST.parent.glob("champion.*"):

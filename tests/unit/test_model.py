@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import NEGATIVE_TWEET, SHIPPED_MANIFEST, copy_shipped_model
+from tests.conftest import BATCHING_TOLERANCE, NEGATIVE_TWEET, SHIPPED_MANIFEST, copy_shipped_model
 from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
 from tweet_sentiment.model import SentimentModel
 
@@ -31,7 +31,8 @@ def test_batch_and_single_predictions_agree():
     tweets = [NEGATIVE_TWEET, "@JetBlue thank you, great crew and a smooth flight!", "", "   "]
     batch = model.probabilities(tweets)
     single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
-    np.testing.assert_allclose(batch, single, atol=1e-6)
+    np.testing.assert_allclose(batch, single, atol=BATCHING_TOLERANCE)
+    assert (batch.argmax(axis=1) == single.argmax(axis=1)).all()
     np.testing.assert_allclose(batch.sum(axis=1), 1.0, atol=1e-5)
     (negative, positive, *_) = model.predict(tweets)
     assert negative.label == "negative" and positive.label == "positive"
@@ -95,4 +96,5 @@ def test_a_batch_is_run_in_micro_batches_of_similar_length_and_answered_in_order
     assert max(runs) <= 8 and sum(runs) == 30  # no run padded 30 tweets to the longest
     model.session.run = real_run
     single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
-    np.testing.assert_allclose(batch, single, atol=1e-5)
+    np.testing.assert_allclose(batch, single, atol=BATCHING_TOLERANCE)
+    assert (batch.argmax(axis=1) == single.argmax(axis=1)).all()
