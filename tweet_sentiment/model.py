@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .manifest import Manifest, ModelError, sha256_of
-from .text import MENTION_TOKEN, URL_TOKEN, preprocess_many, tokens
+from .text import MENTION_TOKEN, URL_TOKEN, tokens
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -157,50 +157,52 @@ class SentimentModel:
     def labels(self) -> list[str]:
         return self.manifest.labels
 
-    def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
-        config, kind = self.manifest.preprocessing, self.manifest.input_kind
+    def _feed(self, words: list[list[str]]) -> dict[str, np.ndarray]:
+        kind = self.manifest.input_kind
+        if kind == "token_ids":
+            ((name, spec),) = self._inputs.items()
+            return {name: token_ids(words, self._vocabulary, self._sequence_length).astype(_numpy_type(spec.type))}
+        processed = [" ".join(tweet) for tweet in words]  # what `preprocess` gives, from the same tokens
         if kind == "text":
             (name,) = self._inputs
-            return {name: np.array(preprocess_many(texts, config), dtype=object).reshape(-1, 1)}
-        if kind == "token_ids":
-            ids = token_ids([tokens(text, config) for text in texts], self._vocabulary, self._sequence_length)
-            ((name, spec),) = self._inputs.items()
-            return {name: ids.astype(_numpy_type(spec.type))}
+            return {name: np.array(processed, dtype=object).reshape(-1, 1)}
         assert self._tokenizer is not None  # "wordpiece" manifests name a tokenizer (checked at load)
-        columns = wordpiece_inputs(self._tokenizer, preprocess_many(texts, config))
+        columns = wordpiece_inputs(self._tokenizer, processed)
         return {name: columns[name].astype(_numpy_type(spec.type)) for name, spec in self._inputs.items()}
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        (probabilities,) = self.session.run([self._probability_output], self._feed(texts))
+    def _run(self, words: list[list[str]]) -> np.ndarray:
+        (probabilities,) = self.session.run([self._probability_output], self._feed(words))
         return np.asarray(probabilities, dtype=np.float64)
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities, one row per tweet, columns in `labels` order.
+    def _scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
+        """Probabilities and whether each tweet had a readable word, from one pass of the text processing.
 
         A transformer's batch is padded to its longest tweet, so one long tweet would make every short one
         pay for its length: tweets are sorted by length and run in micro-batches of similar length, and the
         rows are put back in the request's order."""
+        words = [tokens(text, self.manifest.preprocessing) for text in texts]
+        # Emoji-only or non-Latin tweets may keep no word: the model then sees an empty tweet, a guess.
+        readable = [bool(set(tweet) - PLACEHOLDERS) for tweet in words]
         if self.manifest.input_kind != "wordpiece" or len(texts) <= MICRO_BATCH:
-            return self._run(texts)
+            return self._run(words), readable
         rows = np.empty((len(texts), len(self.labels)), dtype=np.float64)
-        for chunk in micro_batches(preprocess_many(texts, self.manifest.preprocessing)):
-            rows[chunk] = self._run([texts[index] for index in chunk])
-        return rows
+        for chunk in micro_batches([" ".join(tweet) for tweet in words]):
+            rows[chunk] = self._run([words[index] for index in chunk])
+        return rows, readable
 
-    def readable(self, text: str) -> bool:
-        """Whether any word of the tweet survives the text processing (emoji-only or non-Latin tweets may not:
-        the model then sees an empty tweet and its answer is a guess)."""
-        return bool(set(tokens(text, self.manifest.preprocessing)) - PLACEHOLDERS)
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities, one row per tweet, columns in `labels` order."""
+        return self._scored(texts)[0]
 
     def predict(self, texts: list[str]) -> list[Prediction]:
-        probabilities = self.probabilities(texts)
+        probabilities, readable = self._scored(texts)
         return [
             Prediction(
                 label=self.labels[int(np.argmax(row))],
                 scores={label: round(float(value), 6) for label, value in zip(self.labels, row, strict=True)},
-                warnings=[] if self.readable(text) else [UNREADABLE],
+                warnings=[] if known else [UNREADABLE],
             )
-            for text, row in zip(texts, probabilities, strict=True)
+            for known, row in zip(readable, probabilities, strict=True)
         ]
 
 
@@ -227,14 +229,14 @@ class EnsembleModel(SentimentModel):
             members.append((model, float(member["weight"])))
         return cls(manifest, members)
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
+    def _scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
         total = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        readable = [False] * len(texts)
         for model, weight in self.members:
-            total += weight * model.probabilities(texts)
-        return total
-
-    def readable(self, text: str) -> bool:
-        return any(model.readable(text) for model, _ in self.members)
+            rows, known = model._scored(texts)
+            total += weight * rows
+            readable = [before or now for before, now in zip(readable, known, strict=True)]
+        return total, readable
 
 
 def _numpy_type(onnx_type: str) -> type:
