@@ -11,14 +11,14 @@ from pathlib import Path
 from tweet_sentiment.feedback import FeedbackStore, FeedbackUnavailable
 from tweet_sentiment.settings import Settings
 
-from .champion import export_from_registry
+from .champion import export_from_registry, promote
 from .config import QUICK_SAMPLE, Budget, DataOptions
 from .data import SOURCES, DataError
 from .export import ExportError
 from .families import BASELINES, FAMILIES
 from .feedback_export import export_feedback
 from .report import build as build_report
-from .retrain import feedback_from_csv, feedback_rows, promote, retrain
+from .retrain import feedback_from_csv, feedback_rows, retrain
 from .session import run_training_session
 from .tracking import DEFAULT_STORE, TrackingError
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tweet_sentiment.model import SentimentModel
@@ -46,8 +47,27 @@ def promote_best(validation_sha256: str) -> ModelVersion:
             f"no registered {MODEL_NAME} version validated on this split meets the serving budget: "
             "train one first, or raise SERVING_P95_BUDGET_MS / SERVING_SIZE_BUDGET_MB"
         )
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, best[1].version)
+    set_alias(best[1], CHAMPION)
     return best[1]
+
+
+def set_alias(version: ModelVersion, alias: str) -> None:
+    MlflowClient().set_registered_model_alias(MODEL_NAME, alias, version.version)
+
+
+def promote(version: int, store: Path, models_dir: Path) -> Path:
+    """Make a registered version the champion and export it to `models_dir` (also how to roll back)."""
+    tracking.configure(store)
+    client = MlflowClient()
+    try:
+        chosen = client.get_model_version(MODEL_NAME, str(version))
+    except MlflowException as error:
+        raise tracking.TrackingError(f"no version {version} of {MODEL_NAME} in the registry") from error
+    run = tracking.run_of(chosen)
+    split = load_split(DataOptions.from_params(run.data.params))
+    manifest_path = export_version(chosen, split, models_dir)
+    set_alias(chosen, CHAMPION)
+    return manifest_path
 
 
 def export_version(version: ModelVersion, split: Split, models_dir: Path) -> Path:

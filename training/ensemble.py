@@ -5,6 +5,7 @@ runner gives it the same figures, parity check, latency and report row as every 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import tempfile
@@ -20,7 +21,6 @@ from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import f1_score, log_loss
 
-from tweet_sentiment.manifest import sha256_of
 from tweet_sentiment.model import SentimentModel
 from tweet_sentiment.text import TextConfig
 
@@ -88,10 +88,7 @@ def _member_files(index: int, folder: Path) -> tuple[dict[str, bytes], dict[str,
         asset["file"] = f"{MEMBER_PREFIX}{index}.{role}.json"
     content = (json.dumps(manifest, indent=2) + "\n").encode()
     files[f"{MEMBER_PREFIX}{index}.json"] = content
-    with tempfile.NamedTemporaryFile() as scratch:
-        Path(scratch.name).write_bytes(content)
-        digest = sha256_of(Path(scratch.name))
-    return files, {"manifest": f"{MEMBER_PREFIX}{index}.json", "sha256": digest}
+    return files, {"manifest": f"{MEMBER_PREFIX}{index}.json", "sha256": hashlib.sha256(content).hexdigest()}
 
 
 def fit_ensemble(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
@@ -99,7 +96,7 @@ def fit_ensemble(split: Split, variant: str, labels: list[str], params: dict[str
     names: list[str] = params["members"]
     runs = member_runs(names, str(split.description()["split.validation.sha256"]))
     working = Path(tempfile.mkdtemp(prefix="ensemble-"))
-    members, files, entries = [], {}, []
+    members, files, entries = [], [], []
     for index, run in enumerate(runs):
         folder = Path(
             mlflow.artifacts.download_artifacts(
@@ -111,14 +108,15 @@ def fit_ensemble(split: Split, variant: str, labels: list[str], params: dict[str
             raise DataError(f"ensemble member {run.info.run_name} has the labels {model.labels}, not {labels}")
         member_files, entry = _member_files(index, folder)
         members.append(model)
-        files.update(member_files)
+        files.append(member_files)
         entries.append(entry)
     texts = split.validation["text"].tolist()
     gold = np.array([labels.index(label) for label in split.validation["sentiment"]])
     weights = fit_weights([model.probabilities(texts) for model in members], gold, params["weight_step"])
     for entry, weight in zip(entries, weights, strict=True):
         entry["weight"] = weight
-    used = [(model, weight) for model, weight in zip(members, weights, strict=True) if weight > 0]
+    kept = [index for index, weight in enumerate(weights) if weight > 0]
+    used = [(members[index], weights[index]) for index in kept]
 
     def predict_proba(tweets: list[str]) -> np.ndarray:
         total = np.zeros((len(tweets), len(labels)))
@@ -139,14 +137,8 @@ def fit_ensemble(split: Split, variant: str, labels: list[str], params: dict[str
         predict_proba=predict_proba,
         onnx=None,
         input_kind="ensemble",
-        members=[entry for entry in entries if entry["weight"] > 0],
-        member_files={
-            name: content
-            for name, content in files.items()
-            if any(
-                name.startswith(entry["manifest"][: -len(".json")] + ".") for entry in entries if entry["weight"] > 0
-            )
-        },
+        members=[entries[index] for index in kept],
+        member_files={name: content for index in kept for name, content in files[index].items()},
         search=[{"weights": str(weights)}],
         training_seconds=time.perf_counter() - started,
     )

@@ -29,7 +29,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from mlflow.metrics import MetricValue
 from mlflow.models import MetricThreshold, make_metric
 from mlflow.models.evaluation.validation import ModelValidationFailedException
@@ -41,7 +40,7 @@ from tweet_sentiment.text import TextConfig, tokens
 
 from . import tracking
 from .behaviour import behaviour_failures
-from .champion import export_version
+from .champion import promote, set_alias
 from .config import Budget, DataOptions, hyperparameters, load_split
 from .data import Split
 from .families import FAMILIES
@@ -110,18 +109,9 @@ def feedback_from_csv(path: Path) -> tuple[pd.DataFrame, Counter[str]]:
         raise ValueError(
             f"{path.name} lacks the columns {sorted(missing)}: export it with `python -m training feedback-export`"
         )
-    entities = [
-        {
-            "RowKey": row.prediction_id,
-            "text": row.text,
-            "predicted_label": row.sentiment,
-            "correct": True,
-            "received_at": row.received_at,
-            "signing_key_id": "exported",
-        }
-        for row in frame.itertuples()
-    ]
-    return feedback_rows(entities)
+    rows = frame[["text", "sentiment", "prediction_id", "received_at"]]
+    counts: Counter[str] = Counter({"verified": len(rows)})
+    return rows.sort_values(["received_at", "prediction_id"], kind="stable").reset_index(drop=True), counts
 
 
 def usable_feedback(
@@ -204,10 +194,6 @@ def _served(version: ModelVersion, folder: Path) -> SentimentModel:
     return SentimentModel.load(onnx_dir / "model.json")
 
 
-def _alias(version: ModelVersion, alias: str) -> None:
-    MlflowClient().set_registered_model_alias(tracking.MODEL_NAME, alias, version.version)
-
-
 def train_challenger(
     champion_run: Any,
     split: Split,
@@ -251,7 +237,7 @@ def gate(
         )
     challenger = _challenger_version(challenger_run_id)
     decision.challenger_version = str(challenger.version)
-    _alias(challenger, CHALLENGER)
+    set_alias(challenger, CHALLENGER)
     with tempfile.TemporaryDirectory() as folder, mlflow.start_run(run_id=challenger_run_id):
         champion_model, challenger_model = _served(champion, Path(folder)), _served(challenger, Path(folder))
         test_champion = mlflow_evaluation(champion_model, split.test, "champion on the test part")
@@ -339,21 +325,6 @@ def retrain(
             promote(int(decision.challenger_version or 0), store, models_dir)
     write_report(decision, report, settings)
     return decision
-
-
-def promote(version: int, store: Path, models_dir: Path) -> Path:
-    """Make a registered version the champion and export it to `models_dir` (also how to roll back)."""
-    tracking.configure(store)
-    client = MlflowClient()
-    try:
-        chosen = client.get_model_version(tracking.MODEL_NAME, str(version))
-    except MlflowException as error:
-        raise tracking.TrackingError(f"no version {version} of {tracking.MODEL_NAME} in the registry") from error
-    run = tracking.run_of(chosen)
-    split = load_split(DataOptions.from_params(run.data.params))
-    manifest_path = export_version(chosen, split, models_dir)
-    _alias(chosen, tracking.CHAMPION)
-    return manifest_path
 
 
 def write_report(decision: Decision, report: Path, settings: GateSettings) -> None:
