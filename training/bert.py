@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from tweet_sentiment.model import MICRO_BATCH, micro_batches, wordpiece_inputs, wordpiece_tokenizer
@@ -20,6 +21,7 @@ from tweet_sentiment.text import TextConfig, preprocess_many
 
 from .candidate import Candidate
 from .data import DataError, Split
+from .emoji_tweets import emoji_tweets
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
 
     sample = params["train_sample"]
     train_part = split.train.sample(n=min(len(split.train), sample), random_state=seed) if sample else split.train
+    if params["emoji_tweets"]:  # the corpus has almost no emoji: teach them from the Emoji Sentiment Ranking
+        train_part = pd.concat([train_part, emoji_tweets(params["emoji_tweets"], labels, seed)])
     train_texts = preprocess_many(train_part["text"].tolist(), BERT_TEXT)
     train_y = np.array([labels.index(label) for label in train_part["sentiment"]])
     epochs, batch_size, learning_rate = params["epochs"], params["batch_size"], params["learning_rate"]

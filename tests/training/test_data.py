@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from training.data import DataError, fingerprint, load_tweets, sample_tweets, split_tweets
+from training.emoji_tweets import emoji_sentiments, emoji_tweets
 
 SENTIMENT140 = (
     '"0","1467810369","Mon Apr 06 22:19:45 PDT 2009","NO_QUERY","_TheSpecialOne_","@switchfoot http://twitpic.com/2y1zl - Awww, that\'s a bummer"\n'
@@ -138,3 +139,22 @@ def test_sample_is_stratified(corpus):
     assert (
         sample["sentiment"].value_counts(normalize=True) - corpus["sentiment"].value_counts(normalize=True)
     ).abs().max() < 0.01
+
+
+def test_emoji_tweets_take_their_label_from_the_emoji_sentiment_ranking():
+    sentiments = emoji_sentiments()
+    # Clear cases of the ranking, and one it leaves out ("crying face": 0.38 negative against 0.39 positive).
+    assert (sentiments["😡"], sentiments["👎"], sentiments["❤"], sentiments["😍"]) == (
+        "negative",
+        "negative",
+        "positive",
+        "positive",
+    )
+    assert "😢" not in sentiments
+    tweets = emoji_tweets(300, ["negative", "neutral", "positive"], seed=3)
+    assert len(tweets) == 300 and set(tweets["sentiment"]) == {"negative", "neutral", "positive"}
+    for text, label in zip(tweets["text"], tweets["sentiment"], strict=True):
+        handle, emoji = text.split(" ", 1)
+        assert handle.startswith("@") and emoji and all(sentiments[character] == label for character in emoji)
+    assert emoji_tweets(300, ["negative", "neutral", "positive"], seed=3).equals(tweets)  # reproducible
+    assert set(emoji_tweets(50, ["negative", "positive"], seed=3)["sentiment"]) == {"negative", "positive"}
