@@ -10,6 +10,7 @@ first answer), then requests per second and p50/p99 at concurrency 1, 16 and 64,
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -154,6 +155,14 @@ def machine() -> str:
     )
 
 
+def environment() -> str:
+    """Whether the figures are the image's: the Functions host installs the serving requirements only."""
+    training = [name for name in ("sklearn", "scipy", "torch", "tensorflow") if importlib.util.find_spec(name)]
+    if training:
+        return f"the training stack is installed ({', '.join(training)}): cold start is slower than in the image"
+    return "serving requirements only, as in the image"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=APP_ROOT / "models" / "champion.json")
@@ -162,6 +171,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"Machine: {machine()}")
+    print(f"Environment: {environment()}")
     print(
         f"Model: {args.manifest.relative_to(APP_ROOT) if args.manifest.is_relative_to(APP_ROOT) else args.manifest}"
         f" ({json.loads(args.manifest.read_text())['family']}, ONNX Runtime, 1 intra-op thread)\n"
