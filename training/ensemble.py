@@ -21,7 +21,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import f1_score, log_loss
 
-from tweet_sentiment.model import SentimentModel
+from tweet_sentiment.model import SentimentModel, combine
 from tweet_sentiment.text import TextConfig
 
 from . import tracking
@@ -119,10 +119,7 @@ def fit_ensemble(split: Split, variant: str, labels: list[str], params: dict[str
     used = [(members[index], weights[index]) for index in kept]
 
     def predict_proba(tweets: list[str]) -> np.ndarray:
-        total = np.zeros((len(tweets), len(labels)))
-        for model, weight in used:
-            total += weight * model.probabilities(tweets)
-        return total
+        return combine([model.scored(tweets) for model, _ in used], [weight for _, weight in used])[0]
 
     return Candidate(
         family="ensemble",

@@ -174,7 +174,7 @@ class SentimentModel:
         (probabilities,) = self.session.run([self._probability_output], self._feed(words))
         return np.asarray(probabilities, dtype=np.float64)
 
-    def _scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
+    def scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
         """Probabilities and whether each tweet had a readable word, from one pass of the text processing.
 
         A transformer's batch is padded to its longest tweet, so one long tweet would make every short one
@@ -192,10 +192,10 @@ class SentimentModel:
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, one row per tweet, columns in `labels` order."""
-        return self._scored(texts)[0]
+        return self.scored(texts)[0]
 
     def predict(self, texts: list[str]) -> list[Prediction]:
-        probabilities, readable = self._scored(texts)
+        probabilities, readable = self.scored(texts)
         return [
             Prediction(
                 label=self.labels[int(np.argmax(row))],
@@ -207,8 +207,8 @@ class SentimentModel:
 
 
 class EnsembleModel(SentimentModel):
-    """The weighted average of its members' probabilities: each member an exported model of its own (its
-    manifest, graph and assets sha256-checked like any model), all fed the same raw tweets."""
+    """The weighted average of its members' probabilities (`combine`): each member an exported model of its
+    own (its manifest, graph and assets sha256-checked like any model), all fed the same raw tweets."""
 
     def __init__(self, manifest: Manifest, members: list[tuple[SentimentModel, float]]):
         self.manifest = manifest
@@ -229,14 +229,20 @@ class EnsembleModel(SentimentModel):
             members.append((model, float(member["weight"])))
         return cls(manifest, members)
 
-    def _scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
-        total = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
-        readable = [False] * len(texts)
-        for model, weight in self.members:
-            rows, known = model._scored(texts)
-            total += weight * rows
-            readable = [before or now for before, now in zip(readable, known, strict=True)]
-        return total, readable
+    def scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
+        return combine([model.scored(texts) for model, _ in self.members], [weight for _, weight in self.members])
+
+
+def combine(scored: list[tuple[np.ndarray, list[bool]]], weights: list[float]) -> tuple[np.ndarray, list[bool]]:
+    """The weighted average of members' probabilities, where a member that found no readable word in a tweet
+    abstains on it (its answer is a blind guess: a letters-only member on "@united 😡😡😡" would otherwise
+    outvote one that reads emoji); the others' weights are renormalised. A tweet no member reads gets the
+    plain weighted average, flagged unreadable."""
+    rows = np.stack([probabilities for probabilities, _ in scored])  # member, tweet, label
+    read = np.array([known for _, known in scored], dtype=bool)  # member, tweet
+    weight = np.asarray(weights, dtype=np.float64)[:, None] * np.where(read.any(axis=0), read, True)
+    total = (weight[:, :, None] * rows).sum(axis=0) / weight.sum(axis=0)[:, None]
+    return total, read.any(axis=0).tolist()
 
 
 def _numpy_type(onnx_type: str) -> type:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -98,3 +99,37 @@ def test_a_batch_is_run_in_micro_batches_of_similar_length_and_answered_in_order
     single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
     np.testing.assert_allclose(batch, single, atol=BATCHING_TOLERANCE)
     assert (batch.argmax(axis=1) == single.argmax(axis=1)).all()
+
+
+def _member(folder, name: str, weight: float, **text_switches) -> dict:
+    """The shipped graph as an ensemble member, with its text processing changed by `text_switches`."""
+    manifest = Manifest.read(copy_shipped_model(folder))
+    assert manifest.input_kind == "wordpiece", "this test builds members from a single transformer graph"
+    preprocessing = dataclasses.replace(manifest.preprocessing, **text_switches)
+    path = folder / f"{name}.json"
+    dataclasses.replace(manifest, preprocessing=preprocessing).write(path)
+    return {"manifest": path.name, "sha256": sha256_of(path), "weight": weight}
+
+
+def test_an_ensemble_member_that_cannot_read_a_tweet_abstains_on_it(tmp_path):
+    # One member reads emoji, the other letters only: on an emoji-only tweet the second sees an empty tweet
+    # and must not outvote the first; on plain words both count.
+    members = [
+        _member(tmp_path, "reads-emoji", 0.4, emoji_to_words=True, letters_only=False),
+        _member(tmp_path, "letters-only", 0.6, emoji_to_words=False, letters_only=True),
+    ]
+    ensemble_path = tmp_path / "ensemble.json"
+    base = Manifest.read(SHIPPED_MANIFEST)
+    dataclasses.replace(base, input_kind="ensemble", onnx_file="", onnx_sha256="", assets={}, members=members).write(
+        ensemble_path
+    )
+    ensemble = SentimentModel.load(ensemble_path)
+    reads_emoji = SentimentModel.load(tmp_path / "reads-emoji.json")
+    letters_only = SentimentModel.load(tmp_path / "letters-only.json")
+    tweets = ["@united 😡😡😡", NEGATIVE_TWEET, "😡"]
+    combined, first, second = (model.probabilities(tweets) for model in (ensemble, reads_emoji, letters_only))
+    np.testing.assert_allclose(combined[0], first[0], atol=1e-6)
+    np.testing.assert_allclose(combined[1], 0.4 * first[1] + 0.6 * second[1], atol=1e-6)
+    assert [prediction.warnings == [] for prediction in ensemble.predict(tweets)] == [True, True, True]
+    (unreadable,) = ensemble.predict(["@united https://t.co/x"])  # no member reads it: a guess, and it says so
+    assert unreadable.warnings != []
