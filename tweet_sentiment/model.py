@@ -240,9 +240,10 @@ def combine(scored: list[tuple[np.ndarray, list[bool]]], weights: list[float]) -
     plain weighted average, flagged unreadable."""
     rows = np.stack([probabilities for probabilities, _ in scored])  # member, tweet, label
     read = np.array([known for _, known in scored], dtype=bool)  # member, tweet
-    weight = np.asarray(weights, dtype=np.float64)[:, None] * np.where(read.any(axis=0), read, True)
+    anyone = np.any(read, axis=0, keepdims=False).astype(bool)  # tweet
+    weight = np.asarray(weights, dtype=np.float64)[:, None] * np.where(anyone, read, True)
     total = (weight[:, :, None] * rows).sum(axis=0) / weight.sum(axis=0)[:, None]
-    return total, read.any(axis=0).tolist()
+    return total, [bool(known) for known in anyone]
 
 
 def _numpy_type(onnx_type: str) -> type:
