@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--train-on",
         choices=("airline", "all"),
-        default="all",
+        default="airline",
         help="default corpus: train on the airline tweets only, or add the other tweets too",
     )
     run.add_argument("--sample", type=int, help="stratified sample of this many tweets")

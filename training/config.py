@@ -49,7 +49,9 @@ class DataOptions:
     text_column: str = "text"
     label_column: str = "sentiment"
     encoding: str | None = None
-    train_on_all: bool = True  # default corpus: add the non-airline tweets to the airline training part
+    # Default corpus: add the non-airline tweets to the airline training part. Off: on validation, MiniLM and
+    # logistic regression both did better on the airline tweets alone (README, "Training").
+    train_on_all: bool = False
     sample: int | None = None  # stratified sample of the corpus, for quick runs
     seed: int = SEED
 

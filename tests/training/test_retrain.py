@@ -23,7 +23,7 @@ from training.data import load_tweets
 from training.retrain import normalised
 from training.session import run_training_session
 
-SAMPLE = DataOptions(sample=4000)
+SAMPLE = DataOptions(sample=4000, train_on_all=True)  # a small sample: every tweet it holds trains
 FEEDBACK_TWEETS = 800
 FLIPPED = {"negative": "positive", "positive": "negative", "neutral": "negative"}
 

@@ -25,7 +25,7 @@ from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
 from tweet_sentiment.model import SentimentModel
 from tweet_sentiment.text import TextConfig, preprocess_many
 
-SAMPLE = DataOptions(sample=3000)
+SAMPLE = DataOptions(sample=3000, train_on_all=True)  # a small sample: every tweet it holds trains
 EVERY_RUN = sorted(
     [f"{family}-{variant}" for family in ("logreg", "gaussian-nb", "xgboost") for variant in ("lemmatize", "stem")]
     + [f"{family}-{variant}" for family in ("bilstm-word2vec", "bilstm-glove") for variant in ("frozen", "fine-tuned")]
