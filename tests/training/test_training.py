@@ -316,3 +316,22 @@ def test_report_shows_the_budget_the_frontier_and_the_known_failures(session, tm
                 all(f <= o for f, o in zip(figures(member), figures(run), strict=True)) for member in on_frontier
             )
     assert (tmp_path / "latency_vs_macro_f1.png").stat().st_size > 0
+
+
+def test_tfidf_graph_agrees_when_one_word_is_in_every_tweet():
+    # Airline tweets all hold the mention placeholder "user": a document-frequency ceiling dropped it from the
+    # vocabulary while keeping its bigrams ("user thanks"), which ONNX's TfIdfVectorizer then mis-counted
+    # (4-6% of labels differed from scikit-learn's).
+    import onnxruntime as ort
+    from sklearn.linear_model import LogisticRegression
+
+    from training.classic import _vectorizer, to_onnx
+
+    words = ["thanks", "delayed", "lost", "great", "bag", "crew", "late", "love", "cancelled", "seat"]
+    texts = [f"user {a} {b} user {c}" for a in words for b in words for c in words[:3]]
+    labels = [index % 3 for index in range(len(texts))]
+    vectorizer = _vectorizer(None)
+    classifier = LogisticRegression(max_iter=500).fit(vectorizer.fit_transform(texts), labels)
+    session = ort.InferenceSession(to_onnx(vectorizer, classifier), providers=["CPUExecutionProvider"])
+    graph = session.run(None, {"text": np.array(texts, dtype=object).reshape(-1, 1)})[-1]
+    np.testing.assert_allclose(graph, classifier.predict_proba(vectorizer.transform(texts)), atol=1e-4)
