@@ -46,7 +46,13 @@ def dynamic(per_channel: bool, keep_head_fp32: bool = False) -> Callable[[Path, 
     def quantise(source: Path, target: Path) -> None:
         excluded = head_nodes(source) if keep_head_fp32 else []
         quantize_dynamic(
-            str(source), str(target), weight_type=QuantType.QInt8, per_channel=per_channel, nodes_to_exclude=excluded
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=per_channel,
+            nodes_to_exclude=excluded,
+            # The optimiser's fused operators have no shape inference: their outputs are float.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
 
     return quantise

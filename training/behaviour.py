@@ -1,6 +1,7 @@
 """The behavioural suite of a served model (CheckList style): invariance to the airline's handle, direction
-when a clear complaint is added, and minimum functionality on plain tweets. The tests hold the shipped
-champion to it; the retraining gate refuses a challenger that fails more cases than the champion."""
+when a clear complaint is added, minimum functionality on plain tweets and on tweets that speak in emoji,
+emoticons or punctuation. The tests hold the shipped champion to it; the retraining gate refuses a challenger
+that fails more cases than the champion."""
 
 from __future__ import annotations
 
@@ -28,6 +29,27 @@ MINIMUM = [
     ("neutral", "@JetBlue do you fly from Boston to Fort Lauderdale on Sundays?"),
     ("neutral", "@SouthwestAir can I change my flight online or do I need to call?"),
     ("neutral", "@AmericanAir is there wifi on the flight from Dallas to Chicago?"),
+]
+# Tweets that carry their sentiment in emoji, emoticons or punctuation alone, in both directions. The corpus
+# has almost no emoji (0.4% of training tweets): the transformer reads them by their names ("enraged face"),
+# and the emoji-only training tweets (training/emoji_tweets.py) have the form of the first six, not of the
+# statements with an emoji added.
+EXPRESSIVE = [
+    ("negative", "emoji", "@united 😡😡😡"),
+    ("negative", "emoji", "@AmericanAir 👎👎"),
+    ("negative", "emoji", "@USAirways 😭😭 💔"),
+    ("positive", "emoji", "@JetBlue ❤️❤️✈️"),
+    ("positive", "emoji", "@SouthwestAir 😍😍"),
+    ("positive", "emoji", "@VirginAmerica 👍😊"),
+    ("negative", "emoticon", "@united :( :( :("),
+    ("negative", "emoticon", "@USAirways >:("),
+    ("positive", "emoticon", "@VirginAmerica :) :)"),
+    ("positive", "emoticon", "@JetBlue <3 <3"),
+    ("positive", "emoji on a neutral statement", "@JetBlue just landed in Boston 😍"),
+    ("negative", "emoji on a neutral statement", "@united just landed in Denver 😡"),
+    ("negative", "emoticon on a neutral statement", "@AmericanAir my flight is at 6pm :("),
+    ("negative", "repeated punctuation", "@united delayed AGAIN!!! where is my bag???"),
+    ("positive", "repeated punctuation", "@SouthwestAir you guys are the best!!!"),
 ]
 SATURATED = 0.95  # a tweet already this negative cannot become strictly more so
 
@@ -65,11 +87,22 @@ def minimum_functionality_failures(model: SentimentModel) -> list[str]:
     ]
 
 
+def expressive_failures(model: SentimentModel) -> list[str]:
+    """Emoji, emoticon and punctuation tweets of clear sentiment that get another label."""
+    predicted = model.predict([tweet for _, _, tweet in EXPRESSIVE])
+    return [
+        f"{tweet!r} ({kind}): {prediction.label}, expected {expected}"
+        for (expected, kind, tweet), prediction in zip(EXPRESSIVE, predicted, strict=True)
+        if prediction.label != expected
+    ]
+
+
 def behaviour_failures(model: SentimentModel) -> dict[str, list[str]]:
     return {
         "invariance": invariance_failures(model),
         "direction": direction_failures(model),
         "minimum_functionality": minimum_functionality_failures(model),
+        "expressive": expressive_failures(model),
     }
 
 
@@ -81,6 +114,8 @@ KNOWN_FAILURES = [
     ("negative", "sarcasm", "@SouthwestAir wow, only 45 minutes on hold this time, you're really improving"),
     ("positive", "negated complaint", "@JetBlue not a single problem today, can't complain at all"),
     ("neutral", "question with a sentiment word", "@united is the lounge in Denver any good?"),
+    # Emoji newer than the Emoji Sentiment Ranking (2015) that the training tweets borrow their labels from.
+    ("negative", "emoji the training lexicon lacks", "@delta 🤬🤬"),
 ]
 
 
