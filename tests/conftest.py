@@ -31,7 +31,7 @@ NEUTRAL_TWEET = "@SouthwestAir what time does the flight from Dallas to Austin l
 
 # How far a tweet's scores may move with the tweets it is run with: the int8 champion's dynamic quantisation
 # scales activations per run. Measured on this test's tweets: up to 0.039 (an empty tweet, flagged as a guess);
-# over 400 validation tweets, up to 0.23 for tweets near a tie, and 1% of labels differ between a batch and
+# over 400 validation tweets, up to 0.23, and 1% of labels differ between the service's micro-batches and
 # single runs (README, "Current champion").
 BATCHING_TOLERANCE = 0.05
 
