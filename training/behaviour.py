@@ -89,11 +89,10 @@ def minimum_functionality_failures(model: SentimentModel) -> list[str]:
 
 def expressive_failures(model: SentimentModel) -> list[str]:
     """Emoji, emoticon and punctuation tweets of clear sentiment that get another label."""
-    predicted = model.predict([tweet for _, _, tweet in EXPRESSIVE])
     return [
-        f"{tweet!r} ({kind}): {prediction.label}, expected {expected}"
-        for (expected, kind, tweet), prediction in zip(EXPRESSIVE, predicted, strict=True)
-        if prediction.label != expected
+        f"{tweet!r} ({kind}): {got}, expected {expected}"
+        for expected, kind, tweet, got in labelled(model, EXPRESSIVE)
+        if got != expected
     ]
 
 
@@ -119,10 +118,15 @@ KNOWN_FAILURES = [
 ]
 
 
-def known_failures(model: SentimentModel) -> list[tuple[str, str, str, str]]:
-    """(expected, kind, tweet, the model's label) for each known hard case."""
-    predicted = model.predict([tweet for _, _, tweet in KNOWN_FAILURES])
+def labelled(model: SentimentModel, cases: list[tuple[str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """(expected, kind, tweet, the model's label) for each (expected, kind, tweet) case."""
+    predicted = model.predict([tweet for _, _, tweet in cases])
     return [
         (expected, kind, tweet, prediction.label)
-        for (expected, kind, tweet), prediction in zip(KNOWN_FAILURES, predicted, strict=True)
+        for (expected, kind, tweet), prediction in zip(cases, predicted, strict=True)
     ]
+
+
+def known_failures(model: SentimentModel) -> list[tuple[str, str, str, str]]:
+    """(expected, kind, tweet, the model's label) for each known hard case."""
+    return labelled(model, KNOWN_FAILURES)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from tweet_sentiment.model import MICRO_BATCH, micro_batches, wordpiece_inputs, wordpiece_tokenizer
+from tweet_sentiment.model import micro_batches, wordpiece_inputs, wordpiece_tokenizer
 from tweet_sentiment.text import TextConfig, preprocess_many
 
 from .candidate import Candidate
@@ -214,9 +214,8 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         # The runs the service makes: dynamic quantisation scales the activations over a run, so an int8
         # score depends (slightly) on the tweets it was computed with.
         processed = preprocess_many(texts, fine_tuned.text_config)
-        runs = micro_batches(processed) if len(texts) > MICRO_BATCH else [list(range(len(texts)))]
         rows = np.empty((len(texts), len(fine_tuned.labels)), dtype=np.float64)
-        for chunk in runs:
+        for chunk in micro_batches(processed):
             inputs = wordpiece_inputs(tokenizer, [processed[index] for index in chunk])
             rows[chunk] = session.run(["probabilities"], inputs)[0]
         return rows

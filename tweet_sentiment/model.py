@@ -183,7 +183,7 @@ class SentimentModel:
         words = [tokens(text, self.manifest.preprocessing) for text in texts]
         # Emoji-only or non-Latin tweets may keep no word: the model then sees an empty tweet, a guess.
         readable = [bool(set(tweet) - PLACEHOLDERS) for tweet in words]
-        if self.manifest.input_kind != "wordpiece" or len(texts) <= MICRO_BATCH:
+        if self.manifest.input_kind != "wordpiece":
             return self._run(words), readable
         rows = np.empty((len(texts), len(self.labels)), dtype=np.float64)
         for chunk in micro_batches([" ".join(tweet) for tweet in words]):
