@@ -9,6 +9,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,11 @@ def _classifier(checkpoint: Path, labels: int):
     )
 
 
+def _copied(state: dict[str, Any]) -> dict[str, Any]:
+    """A state dict's tensors copied to the CPU, kept apart from the training model's."""
+    return {key: value.detach().to("cpu", copy=True) for key, value in state.items()}
+
+
 def _export(model, example: dict, path: Path) -> None:
     import torch
 
@@ -88,8 +94,43 @@ def _export(model, example: dict, path: Path) -> None:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Ingredient:
+    """The weights at the end of one epoch of one fine-tuning run, with their validation macro-F1."""
+
+    name: str
+    score: float
+    state: dict[str, Any]
+
+
+def average_states(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """The element-wise mean of state dicts of one architecture; integer buffers (position ids) are the same
+    in every state and are kept as they are."""
+    return {
+        key: sum(state[key] for state in states) / len(states) if states[0][key].is_floating_point() else value
+        for key, value in states[0].items()
+    }
+
+
+def greedy_soup(ingredients: list[Ingredient], score: Callable[[dict[str, Any]], float]) -> tuple[list[str], float]:
+    """Greedy soup (Wortsman et al. 2022, "Model soups"): from the best ingredient down, an ingredient joins
+    the soup when the average of the soup's weights with it scores no lower on validation. Weights fine-tuned
+    from the same starting point average into one model of the same size and speed; the soup is never worse
+    on validation than the best single epoch, which it starts from."""
+    ranked = sorted(ingredients, key=lambda ingredient: ingredient.score, reverse=True)
+    chosen, best = [ranked[0]], ranked[0].score
+    for ingredient in ranked[1:]:
+        tried = score(average_states([member.state for member in [*chosen, ingredient]]))
+        logger.info("soup + %s: validation macro-F1 %.4f (soup so far %.4f)", ingredient.name, tried, best)
+        if tried >= best:
+            chosen, best = [*chosen, ingredient], tried
+    return [member.name for member in chosen], best
+
+
 def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
-    """MiniLM fine-tuned on the training part; the epoch with the best validation macro-F1 is kept."""
+    """MiniLM fine-tuned on the training part `runs` times from the same starting weights (classification
+    layer included; the runs differ in tweet order and dropout). Every epoch of every run is an ingredient of
+    a greedy soup on validation, and the soup's averaged weights are the model."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sklearn.metrics import f1_score
@@ -103,6 +144,7 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
     max_length = params["max_length"]
     tokenizer = wordpiece_tokenizer(checkpoint / "tokenizer.json", max_length)
     model = _classifier(checkpoint, len(labels)).to(device)
+    starting_state = _copied(model.state_dict())
 
     sample = params["train_sample"]
     train_part = split.train.sample(n=min(len(split.train), sample), random_state=seed) if sample else split.train
@@ -110,10 +152,8 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
         train_part = pd.concat([train_part, emoji_tweets(params["emoji_tweets"], labels, seed)])
     train_texts = preprocess_many(train_part["text"].tolist(), BERT_TEXT)
     train_y = np.array([labels.index(label) for label in train_part["sentiment"]])
-    epochs, batch_size, learning_rate = params["epochs"], params["batch_size"], params["learning_rate"]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=params["weight_decay"])
+    runs, epochs, batch_size = params["runs"], params["epochs"], params["batch_size"]
     steps = epochs * ((len(train_texts) + batch_size - 1) // batch_size)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(params["warmup_share"] * steps), steps)
 
     def probabilities(texts: list[str]) -> np.ndarray:
         model.eval()
@@ -127,36 +167,52 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
 
     validation_texts = split.validation["text"].tolist()
     validation_y = np.array([labels.index(label) for label in split.validation["sentiment"]])
-    best, history = None, []
-    generator = np.random.default_rng(seed)
-    for epoch in range(epochs):
-        model.train()
-        order = generator.permutation(len(train_texts))
-        steps_of_epoch = tqdm(
-            range(0, len(order), batch_size),
-            desc=f"bert-minilm epoch {epoch + 1}/{epochs}",
-            unit="batch",
-            mininterval=30,  # a line every 30 s in a log file, with the ETA
+
+    def validation_f1() -> float:
+        return float(f1_score(validation_y, probabilities(validation_texts).argmax(axis=1), average="macro"))
+
+    def validation_score(state: dict[str, Any]) -> float:
+        model.load_state_dict(state)
+        return validation_f1()
+
+    ingredients: list[Ingredient] = []
+    for run in range(runs):
+        if run:  # the first run goes on from the seed that initialised the classification layer, as one run did
+            torch.manual_seed(seed + run)
+        model.load_state_dict(starting_state)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=params["learning_rate"], weight_decay=params["weight_decay"]
         )
-        for start in steps_of_epoch:
-            rows = order[start : start + batch_size]
-            inputs = wordpiece_inputs(tokenizer, [train_texts[row] for row in rows])
-            output = model(
-                **{name: torch.from_numpy(value).to(device) for name, value in inputs.items()},
-                labels=torch.from_numpy(train_y[rows]).to(device),
+        schedule = get_linear_schedule_with_warmup(optimizer, int(params["warmup_share"] * steps), steps)
+        generator = np.random.default_rng(seed + run)
+        for epoch in range(epochs):
+            model.train()
+            order = generator.permutation(len(train_texts))
+            steps_of_epoch = tqdm(
+                range(0, len(order), batch_size),
+                desc=f"bert-minilm run {run + 1}/{runs} epoch {epoch + 1}/{epochs}",
+                unit="batch",
+                mininterval=30,  # a line every 30 s in a log file, with the ETA
             )
-            output.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-        score = f1_score(validation_y, probabilities(validation_texts).argmax(axis=1), average="macro")
-        history.append(round(float(score), 5))
-        logger.info("bert-minilm epoch %d/%d: validation macro-F1 %.4f", epoch + 1, epochs, score)
-        if best is None or score > best[0]:  # early stopping on validation: keep the best epoch's weights
-            best = (score, {key: value.detach().clone() for key, value in model.state_dict().items()})
-    assert best is not None  # at least one epoch ran
-    model.load_state_dict(best[1])
+            for start in steps_of_epoch:
+                rows = order[start : start + batch_size]
+                inputs = wordpiece_inputs(tokenizer, [train_texts[row] for row in rows])
+                output = model(
+                    **{name: torch.from_numpy(value).to(device) for name, value in inputs.items()},
+                    labels=torch.from_numpy(train_y[rows]).to(device),
+                )
+                output.loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+            name = f"run {run + 1} epoch {epoch + 1}"
+            score = validation_f1()
+            logger.info("bert-minilm %s: validation macro-F1 %.4f", name, score)
+            ingredients.append(Ingredient(name, score, _copied(model.state_dict())))
+    soup, soup_score = greedy_soup(ingredients, validation_score)
+    logger.info("bert-minilm soup of %s: validation macro-F1 %.4f", ", ".join(soup), soup_score)
+    model.load_state_dict(average_states([ingredient.state for ingredient in ingredients if ingredient.name in soup]))
     model.eval().to("cpu")
     device = "cpu"
     training_seconds = time.perf_counter() - started
@@ -171,7 +227,11 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
         **params,
         "device": device,
         "training_tweets": len(train_texts),
-        "validation_macro_f1_by_epoch": str(history),
+        "validation_macro_f1_by_epoch": str(
+            {ingredient.name: round(ingredient.score, 5) for ingredient in ingredients}
+        ),
+        "soup": ", ".join(soup),
+        "soup_validation_macro_f1": round(soup_score, 5),
     }
     tokenizer_json = (checkpoint / "tokenizer.json").read_bytes()
     fine_tuned = Candidate(
