@@ -26,6 +26,7 @@ from .behaviour import known_failures
 
 COLUMNS = [  # (header, metric, format)
     ("val macro-F1", "val_macro_f1", "{:.4f}"),
+    ("95% interval", None, None),
     ("val accuracy", "val_accuracy", "{:.4f}"),
     ("F1 neg / neu / pos", None, None),
     ("ROC-AUC", "val_roc_auc", "{:.3f}"),
@@ -64,8 +65,16 @@ def _store_name(uri: str) -> str:
     return f"`{urlsplit(uri)._replace(netloc=urlsplit(uri).hostname or '').geturl()}`"
 
 
+def _interval(metrics: dict[str, float], prefix: str) -> str:
+    """The bootstrap interval of macro-F1 (training/evaluate.py), "–" for runs logged before it existed."""
+    low, high = metrics.get(f"{prefix}_macro_f1_ci95_low"), metrics.get(f"{prefix}_macro_f1_ci95_high")
+    return f"{low:.3f}–{high:.3f}" if low is not None and high is not None else "–"
+
+
 def _cell(run, metric: str | None, template: str | None, header: str) -> str:
     metrics = run.data.metrics
+    if header == "95% interval":
+        return _interval(metrics, "val")
     if header == "F1 neg / neu / pos":
         return " / ".join(f"{metrics.get(f'val_f1_{label}', float('nan')):.3f}" for label in LABELS)
     if header == "p50 / p95 ms":
@@ -121,11 +130,11 @@ def build(store: Path, out_dir: Path) -> Path:
         f"## Champion: {champion_run.info.run_name} (registry version {champion.version}, "
         f"`models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}`)",
         "",
-        "| test part | accuracy | macro-F1 | F1 neg / neu / pos | ROC-AUC | binary accuracy "
+        "| test part | accuracy | macro-F1 | 95% interval | F1 neg / neu / pos | ROC-AUC | binary accuracy "
         "| parity (labels, max diff) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
         f"| {params['split.test.size']} airline tweets | {test.get('test_accuracy', float('nan')):.4f} | "
-        f"{test.get('test_macro_f1', float('nan')):.4f} | "
+        f"{test.get('test_macro_f1', float('nan')):.4f} | {_interval(test, 'test')} | "
         + " / ".join(f"{test.get(f'test_f1_{label}', float('nan')):.3f}" for label in LABELS)
         + f" | {test.get('test_roc_auc', float('nan')):.3f} | {test.get('test_binary_accuracy', float('nan')):.3f} | "
         f"{test.get('test_parity_label_agreement', float('nan')):.1%}, "

@@ -298,6 +298,10 @@ def test_report_shows_the_budget_the_frontier_and_the_known_failures(session, tm
     assert frontier_rows
     assert "## Known failures" in report and "sarcasm" in report
     assert str(folder) not in report and "/tmp/" not in report  # no path of the machine that built it
+    # Every model's validation macro-F1 and the champion's test figure come with their bootstrap interval.
+    champion_row = next(line for line in report.splitlines() if line.startswith("| ") and " airline tweets | " in line)
+    low, high = (float(bound) for bound in champion_row.split(" | ")[3].split("–"))
+    assert low <= float(champion_row.split(" | ")[2]) <= high and low < high
     client = MlflowClient()
     runs = client.search_runs([mlflow.get_experiment_by_name(tracking.EXPERIMENT).experiment_id])
     frontier = pareto_frontier(runs)
