@@ -50,6 +50,31 @@ def macro_f1_interval(gold: np.ndarray, predicted: np.ndarray, labels: list[str]
     return float(interval.low), float(interval.high)
 
 
+def paired_difference(
+    gold: np.ndarray, baseline: np.ndarray, challenger: np.ndarray, labels: list[str]
+) -> tuple[float, float, float]:
+    """Challenger minus baseline macro-F1 on the same tweets, with the 95% bootstrap interval of the
+    difference (tweets resampled with both models' predictions, so the tweets the two agree on move
+    together)."""
+    from scipy.stats import bootstrap
+
+    def statistic(gold_sample: np.ndarray, baseline_sample: np.ndarray, challenger_sample: np.ndarray) -> float:
+        return f1_score(gold_sample, challenger_sample, labels=labels, average="macro", zero_division=0) - f1_score(
+            gold_sample, baseline_sample, labels=labels, average="macro", zero_division=0
+        )
+
+    interval = bootstrap(
+        (gold, baseline, challenger),
+        statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        random_state=0,
+    ).confidence_interval
+    return statistic(gold, baseline, challenger), float(interval.low), float(interval.high)
+
+
 def metrics(
     gold: list[str], probabilities: np.ndarray, labels: list[str], predicted: list[str] | None = None
 ) -> dict[str, float]:

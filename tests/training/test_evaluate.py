@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import f1_score
 
-from training.evaluate import macro_f1_interval, metrics
+from training.evaluate import macro_f1_interval, metrics, paired_difference
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -32,3 +33,21 @@ def test_interval_holds_the_figure_and_narrows_with_more_tweets() -> None:
 def test_interval_of_perfect_predictions_is_one_point() -> None:
     gold, _ = _predictions(300, right=1.0)
     assert macro_f1_interval(gold, gold, LABELS) == (1.0, 1.0)
+
+
+def test_paired_difference_sees_a_real_improvement_and_none_between_equal_models() -> None:
+    gold, baseline = _predictions(600, right=0.75)
+    assert paired_difference(gold, baseline, baseline, LABELS) == (0.0, 0.0, 0.0)
+    challenger = baseline.copy()
+    fixed = np.flatnonzero(baseline != gold)[::2]  # the challenger gets half of the baseline's errors right
+    challenger[fixed] = gold[fixed]
+    difference, low, high = paired_difference(gold, baseline, challenger, LABELS)
+    assert 0 < low < difference < high
+    assert difference == f1_score(gold, challenger, average="macro") - f1_score(gold, baseline, average="macro")
+    # A challenger that fixes ten of the baseline's errors and makes ten new ones is no measurable change.
+    even = baseline.copy()
+    errors, right = np.flatnonzero(baseline != gold)[:10], np.flatnonzero(baseline == gold)[:10]
+    even[errors] = gold[errors]
+    even[right] = np.where(gold[right] == "neutral", "positive", "neutral")
+    _, low, high = paired_difference(gold, baseline, even, LABELS)
+    assert low < 0 < high

@@ -1,0 +1,55 @@
+"""Two served models on the same tweets: is the challenger's macro-F1 really different from the baseline's?
+Prints a Markdown table per part of the split (validation, test): each model's macro-F1 and accuracy, the
+share of labels that differ, and the challenger-minus-baseline macro-F1 with its 95% paired bootstrap
+interval (training/evaluate.py). An interval that holds 0 means no measurable difference.
+
+    python scripts/paired_comparison.py --baseline OLD/champion.json --challenger models/champion.json
+
+Needs the training stack (the split). The test part is read here only to report on models already chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from training.config import DataOptions, load_split
+from training.evaluate import paired_difference
+from tweet_sentiment.model import SentimentModel
+
+
+def labels_of(model: SentimentModel, texts: list[str]) -> np.ndarray:
+    return np.asarray(model.manifest.labels)[model.probabilities(texts).argmax(axis=1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="the baseline's manifest")
+    parser.add_argument("--challenger", type=Path, required=True, help="the challenger's manifest")
+    args = parser.parse_args()
+    baseline, challenger = (SentimentModel.load(path, intra_op_threads=1) for path in (args.baseline, args.challenger))
+    labels = list(challenger.manifest.labels)
+    split = load_split(DataOptions())
+    print(
+        "| part | tweets | baseline macro-F1 / acc. | challenger macro-F1 / acc. | labels differ "
+        "| macro-F1 difference (95% interval) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for part in ("validation", "test"):
+        tweets = split.parts()[part]
+        texts, gold = tweets["text"].tolist(), tweets["sentiment"].to_numpy()
+        old, new = labels_of(baseline, texts), labels_of(challenger, texts)
+        difference, low, high = paired_difference(gold, old, new, labels)
+        print(
+            f"| {part} | {len(gold)} "
+            f"| {f1_score(gold, old, average='macro'):.4f} / {accuracy_score(gold, old):.4f} "
+            f"| {f1_score(gold, new, average='macro'):.4f} / {accuracy_score(gold, new):.4f} "
+            f"| {np.mean(old != new):.1%} | {difference:+.4f} ({low:+.4f} to {high:+.4f}) |"
+        )
+
+
+if __name__ == "__main__":
+    main()
