@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -29,17 +30,12 @@ def _labels_of(probabilities: np.ndarray, labels: list[str], predicted: list[str
     return np.asarray(predicted) if predicted is not None else np.asarray(labels)[probabilities.argmax(axis=1)]
 
 
-def macro_f1_interval(gold: np.ndarray, predicted: np.ndarray, labels: list[str]) -> tuple[float, float]:
-    """The 95% bootstrap interval of macro-F1 (tweets resampled with their predictions, percentile method,
-    fixed seed): how far a figure could move on another sample of tweets of the same size (about +-0.024 on
-    the 1,440 validation tweets)."""
+def _bootstrap_interval(samples: tuple[np.ndarray, ...], statistic: Callable[..., float]) -> tuple[float, float]:
+    """The 95% interval of `statistic` over 1,000 paired resamples of the tweets (percentile, fixed seed)."""
     from scipy.stats import bootstrap
 
-    def statistic(gold_sample: np.ndarray, predicted_sample: np.ndarray) -> float:
-        return f1_score(gold_sample, predicted_sample, labels=labels, average="macro", zero_division=0)
-
     interval = bootstrap(
-        (gold, predicted),
+        samples,
         statistic,
         paired=True,
         vectorized=False,
@@ -50,29 +46,29 @@ def macro_f1_interval(gold: np.ndarray, predicted: np.ndarray, labels: list[str]
     return float(interval.low), float(interval.high)
 
 
+def _macro_f1(gold: np.ndarray, predicted: np.ndarray, labels: list[str]) -> float:
+    return float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0))
+
+
+def macro_f1_interval(gold: np.ndarray, predicted: np.ndarray, labels: list[str]) -> tuple[float, float]:
+    """The 95% bootstrap interval of macro-F1 (tweets resampled with their predictions): how far the figure
+    could move on another sample of tweets of the same size (about +-0.024 on the 1,440 validation tweets)."""
+    return _bootstrap_interval(
+        (gold, predicted), lambda gold_part, predicted_part: _macro_f1(gold_part, predicted_part, labels)
+    )
+
+
 def paired_difference(
     gold: np.ndarray, baseline: np.ndarray, challenger: np.ndarray, labels: list[str]
 ) -> tuple[float, float, float]:
     """Challenger minus baseline macro-F1 on the same tweets, with the 95% bootstrap interval of the
     difference (tweets resampled with both models' predictions, so the tweets the two agree on move
     together)."""
-    from scipy.stats import bootstrap
 
-    def statistic(gold_sample: np.ndarray, baseline_sample: np.ndarray, challenger_sample: np.ndarray) -> float:
-        return f1_score(gold_sample, challenger_sample, labels=labels, average="macro", zero_division=0) - f1_score(
-            gold_sample, baseline_sample, labels=labels, average="macro", zero_division=0
-        )
+    def difference(gold_part: np.ndarray, baseline_part: np.ndarray, challenger_part: np.ndarray) -> float:
+        return _macro_f1(gold_part, challenger_part, labels) - _macro_f1(gold_part, baseline_part, labels)
 
-    interval = bootstrap(
-        (gold, baseline, challenger),
-        statistic,
-        paired=True,
-        vectorized=False,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        method="percentile",
-        random_state=0,
-    ).confidence_interval
-    return statistic(gold, baseline, challenger), float(interval.low), float(interval.high)
+    return (difference(gold, baseline, challenger), *_bootstrap_interval((gold, baseline, challenger), difference))
 
 
 def metrics(
@@ -87,7 +83,7 @@ def metrics(
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
     results = {
         "accuracy": accuracy_score(gold_array, predicted_labels),
-        "macro_f1": f1_score(gold_array, predicted_labels, labels=labels, average="macro", zero_division=0),
+        "macro_f1": _macro_f1(gold_array, predicted_labels, labels),
         "log_loss": log_loss(gold_array, probabilities, labels=labels),
     }
     results["macro_f1_ci95_low"], results["macro_f1_ci95_high"] = macro_f1_interval(
