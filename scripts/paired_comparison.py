@@ -22,7 +22,8 @@ from tweet_sentiment.model import SentimentModel
 
 
 def labels_of(model: SentimentModel, texts: list[str]) -> np.ndarray:
-    return np.asarray(model.manifest.labels)[model.probabilities(texts).argmax(axis=1)]
+    """The labels the service answers."""
+    return np.asarray([prediction.label for prediction in model.predict(texts)])
 
 
 def main() -> None:

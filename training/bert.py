@@ -112,7 +112,9 @@ def average_states(states: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def greedy_soup(ingredients: list[Ingredient], score: Callable[[dict[str, Any]], float]) -> tuple[list[str], float]:
+def greedy_soup(
+    ingredients: list[Ingredient], score: Callable[[dict[str, Any]], float]
+) -> tuple[list[Ingredient], float]:
     """Greedy soup (Wortsman et al. 2022, "Model soups"): from the best ingredient down, an ingredient joins
     the soup when the average of the soup's weights with it scores no lower on validation. Weights fine-tuned
     from the same starting point average into one model of the same size and speed; the soup is never worse
@@ -124,7 +126,7 @@ def greedy_soup(ingredients: list[Ingredient], score: Callable[[dict[str, Any]],
         logger.info("soup + %s: validation macro-F1 %.4f (soup so far %.4f)", ingredient.name, tried, best)
         if tried >= best:
             chosen, best = [*chosen, ingredient], tried
-    return [member.name for member in chosen], best
+    return chosen, best
 
 
 def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
@@ -211,8 +213,9 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
             logger.info("bert-minilm %s: validation macro-F1 %.4f", name, score)
             ingredients.append(Ingredient(name, score, _copied(model.state_dict())))
     soup, soup_score = greedy_soup(ingredients, validation_score)
-    logger.info("bert-minilm soup of %s: validation macro-F1 %.4f", ", ".join(soup), soup_score)
-    model.load_state_dict(average_states([ingredient.state for ingredient in ingredients if ingredient.name in soup]))
+    soup_names = ", ".join(ingredient.name for ingredient in soup)
+    logger.info("bert-minilm soup of %s: validation macro-F1 %.4f", soup_names, soup_score)
+    model.load_state_dict(average_states([ingredient.state for ingredient in soup]))
     model.eval().to("cpu")
     device = "cpu"
     training_seconds = time.perf_counter() - started
@@ -230,7 +233,7 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
         "validation_macro_f1_by_epoch": str(
             {ingredient.name: round(ingredient.score, 5) for ingredient in ingredients}
         ),
-        "soup": ", ".join(soup),
+        "soup": soup_names,
         "soup_validation_macro_f1": round(soup_score, 5),
     }
     tokenizer_json = (checkpoint / "tokenizer.json").read_bytes()

@@ -32,9 +32,10 @@ def test_greedy_soup_starts_from_the_best_and_adds_only_what_does_not_lower_vali
     ingredients = [_ingredient("overshoots", 1.0), _ingredient("far", -1.0), _ingredient("best alone", 0.0)]
     soup, score = greedy_soup(ingredients, _score)
     # "best alone" (0.6) + "overshoots" (0.4) average to 0.5: 0.9; adding "far" would average to 0: 0.6.
-    assert soup == ["best alone", "overshoots"]
+    assert [ingredient.name for ingredient in soup] == ["best alone", "overshoots"]
     assert abs(score - 0.9) < 1e-6
 
 
 def test_greedy_soup_of_one_ingredient_is_that_ingredient() -> None:
-    assert greedy_soup([_ingredient("only", 0.1)], _score) == (["only"], _score(_state(0.1)))
+    soup, score = greedy_soup([_ingredient("only", 0.1)], _score)
+    assert ([ingredient.name for ingredient in soup], score) == (["only"], _score(_state(0.1)))
