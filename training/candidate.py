@@ -13,8 +13,8 @@ from tweet_sentiment.text import TextConfig
 
 @dataclasses.dataclass
 class Candidate:
-    family: str  # "logreg", "gaussian-nb", "xgboost", "bilstm-word2vec", "bilstm-glove", "bert-minilm"
-    variant: str  # "lemmatize" / "stem", "frozen" / "fine-tuned", "fp32" / "int8"
+    family: str  # "logreg", "gaussian-nb", "xgboost", "bilstm-word2vec", "bilstm-glove", "bert-minilm", ...
+    variant: str  # "lemmatize" / "stem", "frozen" / "fine-tuned", "distilled", "...-int8"
     text_config: TextConfig
     params: dict[str, object]
     predict_proba: Callable[[list[str]], np.ndarray]  # raw tweets -> probabilities, columns in label order
@@ -31,6 +31,8 @@ class Candidate:
     log_native: Callable[[], None] | None = None  # logs the native model into the active MLflow run
     members: list[dict[str, object]] = dataclasses.field(default_factory=list)  # an ensemble's manifest entries
     member_files: dict[str, bytes] = dataclasses.field(default_factory=dict)  # file name -> content
+    artifacts: dict[str, bytes] = dataclasses.field(default_factory=dict)  # more files for its run: path -> content
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)  # more tags for its run (e.g. teacher)
 
     @property
     def name(self) -> str:

@@ -39,13 +39,13 @@ def promote_best(validation_sha256: str) -> ModelVersion:
             continue
         if "val_macro_f1" not in run.data.metrics:
             continue
-        score = (run.data.metrics["val_macro_f1"], -run.data.metrics.get("latency_single_ms_p95", float("inf")))
+        score = (run.data.metrics["val_macro_f1"], -run.data.metrics.get("latency_single_p50_ratio", float("inf")))
         if best is None or score > best[0]:
             best = (score, version)
     if best is None:
         raise TrackingError(
             f"no registered {MODEL_NAME} version validated on this split meets the serving budget: "
-            "train one first, or raise SERVING_P95_BUDGET_MS / SERVING_SIZE_BUDGET_MB"
+            "train one first, or raise SERVING_LATENCY_BUDGET_RATIO / SERVING_SIZE_BUDGET_MB"
         )
     set_alias(best[1], CHAMPION)
     return best[1]

@@ -17,27 +17,34 @@ QUICK_SAMPLE = 4000
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """What a model must meet to be served: single-tweet latency (p50 and p95) with ONNX Runtime on one thread,
-    and the size of its files (they ship in the image and in git)."""
+    """What a model must meet to be served, the same on any CPU: its single-tweet p50 latency and the time of a
+    batch of 64 tweets, each as a ratio to the reference graph (the served architecture, all-MiniLM-L6-v2 int8,
+    training/reference.py) timed side by side in the same process on ONNX Runtime with one thread, and the
+    size of its files (they ship in the image and in git). Absolute milliseconds differ about 3x between CPUs
+    on int8 (VNNI or not); ratios between graphs measured together do not decide differently."""
 
-    p50_ms: float = 3.0
-    p95_ms: float = 6.0
+    latency_ratio: float = 1.10
     size_mb: float = 30.0
 
     @classmethod
     def from_environment(cls) -> Budget:
         return cls(
-            p50_ms=float(os.environ.get("SERVING_P50_BUDGET_MS", cls.p50_ms)),
-            p95_ms=float(os.environ.get("SERVING_P95_BUDGET_MS", cls.p95_ms)),
+            latency_ratio=float(os.environ.get("SERVING_LATENCY_BUDGET_RATIO", cls.latency_ratio)),
             size_mb=float(os.environ.get("SERVING_SIZE_BUDGET_MB", cls.size_mb)),
         )
 
-    def admits(self, latency: dict[str, float], size_mb: float) -> bool:
-        return (
-            latency["latency_single_ms_p50"] <= self.p50_ms
-            and latency["latency_single_ms_p95"] <= self.p95_ms
-            and size_mb <= self.size_mb
-        )
+    def misses(self, metrics: dict[str, float]) -> list[str]:
+        """Why a model is outside the budget, in words (empty when it is within)."""
+        reasons = []
+        for name, what in (("latency_single_p50_ratio", "one tweet"), ("latency_batch64_ratio", "a batch of 64")):
+            if metrics[name] > self.latency_ratio:
+                reasons.append(f"{what} {metrics[name]:.2f}x the reference > {self.latency_ratio:g}x")
+        if metrics["onnx_size_mb"] > self.size_mb:
+            reasons.append(f"{metrics['onnx_size_mb']:.1f} MB > {self.size_mb:g} MB")
+        return reasons
+
+    def params(self) -> dict[str, float]:
+        return {"budget.latency_ratio": self.latency_ratio, "budget.size_mb": self.size_mb}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,15 +96,20 @@ def load_split(options: DataOptions) -> Split:
     )
 
 
-def hyperparameters(family: str, quick: bool, path: Path = HYPERPARAMETERS) -> dict[str, Any]:
-    """The hyperparameters of `family` (a section of hyperparameters.toml), quick overrides applied."""
+def hyperparameters(
+    family: str, quick: bool, variant: str | None = None, path: Path = HYPERPARAMETERS
+) -> dict[str, Any]:
+    """The hyperparameters of `family` (a section of hyperparameters.toml): the section's values, then the
+    variant's own table, then the quick overrides."""
     with path.open("rb") as stream:
         sections = tomllib.load(stream)
     if family not in sections:
         raise ValueError(f"{path.name} has no [{family}] section")
-    values = {key: value for key, value in sections[family].items() if key != "quick"}
+    section = sections[family]
+    values = {key: value for key, value in section.items() if not isinstance(value, dict)}
+    values.update(section.get(variant, {}) if variant else {})
     if quick:
-        values.update(sections[family].get("quick", {}))
+        values.update(section.get("quick", {}))
     return {key: _none(value) for key, value in values.items()}
 
 

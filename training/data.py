@@ -178,6 +178,9 @@ class Split:
     train: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame
+    # The corpus' tweets in no part (the non-airline tweets when training on airline tweets only): a transfer
+    # set for distillation, never evaluated on.
+    others: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame({"text": [], "sentiment": []}))
 
     def parts(self) -> dict[str, pd.DataFrame]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
@@ -205,9 +208,10 @@ def split_tweets(
     train, validation = train_test_split(
         rest, test_size=VALIDATION_SIZE / (1 - TEST_SIZE), stratify=rest["sentiment"], random_state=seed
     )
-    if evaluate_on_airline and train_on_all:
-        train = pd.concat([train, tweets[~tweets["airline"]]])
-    return Split(*(part.reset_index(drop=True) for part in (train, validation, test)))
+    others = tweets[~tweets["airline"]] if evaluate_on_airline else tweets.iloc[:0]
+    if train_on_all:
+        train, others = pd.concat([train, others]), others.iloc[:0]
+    return Split(*(part.reset_index(drop=True) for part in (train, validation, test, others)))
 
 
 def sample_tweets(tweets: pd.DataFrame, size: int, seed: int = SEED) -> pd.DataFrame:

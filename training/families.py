@@ -59,10 +59,19 @@ def _bilstm_glove(split: Split, variant: str, labels: list[str], params: dict[st
 
 
 def _bert_minilm(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> list[Candidate]:
-    from . import bert
+    from . import bert, distillation
 
+    if variant == "distilled":
+        student = distillation.distil_minilm(split, labels, params, seed)
+        return [student, bert.quantised(student)]
     fine_tuned = bert.fine_tune_minilm(split, labels, params, seed)
     return [fine_tuned, bert.quantised(fine_tuned)]  # the int8 twin is a row of its own
+
+
+def _bert_mpnet(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> list[Candidate]:
+    from . import distillation
+
+    return distillation.fit_teacher(split, labels, params, seed)  # nothing when this store already has it
 
 
 def _ensemble(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> list[Candidate]:
@@ -79,7 +88,9 @@ FAMILIES: dict[str, Family] = {
         Family("xgboost", ("lemmatize", "stem"), "xgboost", _xgboost),
         Family("bilstm-word2vec", ("frozen", "fine-tuned"), "bilstm", _bilstm_word2vec),
         Family("bilstm-glove", ("frozen", "fine-tuned"), "bilstm", _bilstm_glove),
-        Family("bert-minilm", ("fine-tuned",), "bert-minilm", _bert_minilm),
+        # The teacher before its student (bert-minilm-distilled reads the teacher's outputs).
+        Family("bert-mpnet", ("fine-tuned",), "bert-mpnet", _bert_mpnet),
+        Family("bert-minilm", ("fine-tuned", "distilled"), "bert-minilm", _bert_minilm),
         # Last: its members are the runs above.
         Family("ensemble", ("minilm-int8-glove-logreg",), "ensemble", _ensemble),
     )

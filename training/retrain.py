@@ -43,7 +43,7 @@ from .behaviour import behaviour_failures
 from .champion import promote, set_alias
 from .config import Budget, DataOptions, hyperparameters, load_split
 from .data import Split
-from .families import FAMILIES
+from .families import FAMILIES, Family
 from .feedback_export import training_row
 from .runner import run_candidate
 from .session import labels_of
@@ -194,6 +194,13 @@ def _served(version: ModelVersion, folder: Path) -> SentimentModel:
     return SentimentModel.load(onnx_dir / "model.json")
 
 
+def recipe_variant(champion_variant: str, family: Family) -> str:
+    """The variant whose fit makes a challenger by the champion's own recipe: an int8 champion
+    ("distilled-int8") is the int8 twin of its variant's fit (a distilled student reads the teacher's cache)."""
+    variant = champion_variant.removesuffix("-int8")
+    return variant if variant in family.variants else family.variants[0]
+
+
 def train_challenger(
     champion_run: Any,
     split: Split,
@@ -205,14 +212,15 @@ def train_challenger(
 ) -> str:
     """A challenger of `family_name` trained on the original training part plus the feedback; its run id."""
     family = FAMILIES[family_name]
-    variant = champion_run.data.tags.get("variant")
-    variant = variant if variant in family.variants else family.variants[0]
+    champion_variant = champion_run.data.tags.get("variant", "")
+    variant = recipe_variant(champion_variant, family)
     augmented = dataclasses.replace(
         split, train=pd.concat([split.train, feedback[["text", "sentiment"]].assign(airline=True)], ignore_index=True)
     )
     labels = labels_of(split)
-    params = hyperparameters(family.hyperparameters, quick)
-    candidate = family.fit(augmented, variant, labels, params, data.seed)[0]
+    params = hyperparameters(family.hyperparameters, quick, variant)
+    candidates = family.fit(augmented, variant, labels, params, data.seed)
+    candidate = next((fitted for fitted in candidates if fitted.variant == champion_variant), candidates[0])
     candidate.params = {**candidate.params, "retrained_from_feedback": len(feedback)}
     return run_candidate(candidate, augmented, data, budget)
 
@@ -231,10 +239,7 @@ def gate(
         decision.reasons.append(f"ONNX parity failed: {run.data.tags['export_error'][:300]}")
         return
     if run.data.metrics.get("within_budget") != 1.0:
-        decision.reasons.append(
-            f"over the serving budget: p95 {run.data.metrics.get('latency_single_ms_p95', float('nan')):.2f} ms, "
-            f"{run.data.metrics.get('onnx_size_mb', float('nan')):.1f} MB"
-        )
+        decision.reasons.append(f"over the serving budget: {run.data.tags.get('budget_misses', 'see its run')}")
     challenger = _challenger_version(challenger_run_id)
     decision.challenger_version = str(challenger.version)
     set_alias(challenger, CHALLENGER)

@@ -44,7 +44,7 @@ def run_training_session(
     run_ids = []
     for family, variant in selected(only):
         logger.info("fitting %s-%s", family.name, variant)
-        params = hyperparameters(family.hyperparameters, quick)
+        params = hyperparameters(family.hyperparameters, quick, variant)
         for candidate in family.fit(split, variant, labels, params, data.seed):
             run_ids.append(run_candidate(candidate, split, data, budget, latency_samples))
     if not only or "vader" in only:

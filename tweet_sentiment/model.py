@@ -75,7 +75,9 @@ def wordpiece_tokenizer(path: Path, max_length: int) -> Tokenizer:
 
     tokenizer = Tokenizer.from_file(str(path))
     tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+    # The checkpoint's own pad token (BERT's [PAD], MPNet's <pad>), padding to the batch's longest instead.
+    padding = tokenizer.padding or {"pad_id": tokenizer.token_to_id("[PAD]") or 0, "pad_token": "[PAD]"}
+    tokenizer.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"])
     return tokenizer
 
 

@@ -1,0 +1,121 @@
+"""The reference graph every candidate is timed against, and the machine it ran on.
+
+The reference is the served architecture: all-MiniLM-L6-v2 with a 3-label head (initialised from a fixed
+seed: its answers do not matter, only its cost), exported like the fine-tuned MiniLM and quantised to int8 per
+channel. A candidate and the reference are timed alternately, tweet by tweet, in one process, so that their
+ratio holds on any CPU and under any load, where milliseconds do not."""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import datetime as dt
+import functools
+import json
+import platform
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tweet_sentiment.manifest import Manifest, sha256_of
+from tweet_sentiment.model import SentimentModel
+
+REFERENCE_SEED = 1234
+INT8_INSTRUCTIONS = (("AVX-512 VNNI", "avx512_vnni"), ("AVX-VNNI", "avx_vnni"), ("AVX2, no VNNI", "avx2"))
+
+
+def machine() -> dict[str, str]:
+    """The CPU model and the int8 instruction set ONNX Runtime's kernels can use on it (x86 Linux flags)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    flags_line = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = set(flags_line.group(1).split()) if flags_line else set()
+    int8 = next((name for name, flag in INT8_INSTRUCTIONS if flag in flags), "unknown" if not flags else "none")
+    return {
+        "machine.cpu": model.group(1).strip() if model else platform.processor() or platform.machine(),
+        "machine.int8": int8,
+    }
+
+
+@functools.cache
+def reference_model() -> SentimentModel:
+    """The reference graph, built once per process (about 10 s) in a folder removed at exit."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from tweet_sentiment.labels import LABELS
+    from tweet_sentiment.model import wordpiece_inputs, wordpiece_tokenizer
+
+    from .bert import BERT_TEXT, MINILM, _export, classifier
+
+    folder = Path(tempfile.mkdtemp(prefix="reference-graph-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    checkpoint = MINILM.locate()
+    torch.manual_seed(REFERENCE_SEED)
+    model = classifier(checkpoint, len(LABELS)).eval()
+    tokenizer = wordpiece_tokenizer(checkpoint / "tokenizer.json", 64)
+    _export(model, wordpiece_inputs(tokenizer, ["reference graph", "of the budget"]), folder / "fp32.onnx")
+    quantize_dynamic(
+        str(folder / "fp32.onnx"), str(folder / "reference.onnx"), weight_type=QuantType.QInt8, per_channel=True
+    )
+    shutil.copyfile(checkpoint / "tokenizer.json", folder / "tokenizer.json")
+    manifest = Manifest(
+        name="reference",
+        version="reference",
+        created_at=dt.datetime.now(dt.UTC).isoformat(),
+        labels=list(LABELS),
+        preprocessing=BERT_TEXT,
+        input_kind="wordpiece",
+        onnx_file="reference.onnx",
+        onnx_sha256=sha256_of(folder / "reference.onnx"),
+        mlflow_run_id="",
+        test_metrics={},
+        family="reference",
+        assets={"tokenizer": {"file": "tokenizer.json", "sha256": sha256_of(folder / "tokenizer.json")}},
+        sequence_length=64,
+    )
+    (folder / "reference.json").write_text(json.dumps(manifest.to_dict()))
+    return SentimentModel.load(folder / "reference.json")
+
+
+@dataclasses.dataclass
+class _Timings:
+    single: list[float] = dataclasses.field(default_factory=list)
+    batch: list[float] = dataclasses.field(default_factory=list)
+
+
+def _timed(model: SentimentModel, texts: list[str]) -> float:
+    started = time.perf_counter()
+    model.probabilities(texts)
+    return (time.perf_counter() - started) * 1000
+
+
+def time_against_reference(model: SentimentModel, texts: list[str], samples: int) -> dict[str, float]:
+    """What the service would see (ONNX Runtime with the shared preprocessing, one thread), the candidate and
+    the reference alternately on the same tweets: milliseconds of both and their ratios."""
+    reference = reference_model()
+    timings = {"candidate": _Timings(), "reference": _Timings()}
+    pair = (("candidate", model), ("reference", reference))
+    for step, text in enumerate((texts * (samples // max(len(texts), 1) + 1))[:samples]):
+        for name, served in pair if step % 2 else pair[::-1]:  # who goes first alternates too
+            timings[name].single.append(_timed(served, [text]))
+    batch_texts = (texts * (64 // max(len(texts), 1) + 1))[:64]
+    for step in range(6):
+        for name, served in pair if step % 2 else pair[::-1]:
+            timings[name].batch.append(_timed(served, batch_texts))
+    candidate, ours = timings["candidate"], timings["reference"]
+    figures = {
+        "latency_single_ms_p50": float(np.percentile(candidate.single, 50)),
+        "latency_single_ms_p95": float(np.percentile(candidate.single, 95)),
+        "latency_batch64_ms_p50": float(np.percentile(candidate.batch, 50)),
+        "reference_single_ms_p50": float(np.percentile(ours.single, 50)),
+        "reference_batch64_ms_p50": float(np.percentile(ours.batch, 50)),
+    }
+    figures["latency_single_p50_ratio"] = figures["latency_single_ms_p50"] / figures["reference_single_ms_p50"]
+    figures["latency_batch64_ratio"] = figures["latency_batch64_ms_p50"] / figures["reference_batch64_ms_p50"]
+    return figures
