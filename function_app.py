@@ -133,6 +133,7 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
                 "prediction_id": prediction_id,
                 "prediction_token": signer.sign(prediction_id, prediction.label, version, text),
                 "model": about_model,
+                "language": prediction.language,
                 **({"warnings": prediction.warnings} if prediction.warnings else {}),
             }
         )
@@ -143,6 +144,8 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
                 "predicted_label": prediction.label,
                 "scores": json.dumps(prediction.scores),
                 "model_version": version,
+                "language": prediction.language,
+                "readable": prediction.readable,  # the bad-buzz rule counts only tweets the model can read
                 "latency_ms": round(latency_ms / len(request.valid), 3),
                 "batch_size": len(request.valid),
                 "text": _tweet_for_telemetry(text),

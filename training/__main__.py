@@ -23,6 +23,8 @@ from .session import run_training_session
 from .tracking import DEFAULT_STORE, TrackingError
 
 DEFAULT_MODELS_DIR = Path("models")
+# A quick (smoke) run has its own store, models and report, so that it can never replace the shipped champion.
+QUICK_DIR = Path("quick")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,10 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--store",
         type=Path,
-        default=DEFAULT_STORE,
-        help="local MLflow store folder (ignored when MLFLOW_TRACKING_URI is set)",
+        help=f"local MLflow store folder (ignored when MLFLOW_TRACKING_URI is set; default {DEFAULT_STORE}/, "
+        f"{QUICK_DIR / DEFAULT_STORE}/ for --quick)",
     )
-    common.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help="where the champion is exported")
+    common.add_argument(
+        "--models-dir",
+        type=Path,
+        help=f"where the champion is exported (default {DEFAULT_MODELS_DIR}/, "
+        f"{QUICK_DIR / DEFAULT_MODELS_DIR}/ for --quick)",
+    )
 
     budget = Budget.from_environment()
     run = commands.add_parser(
@@ -79,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("export", parents=[common], help="re-export the registered champion to ONNX")
     report = commands.add_parser("report", parents=[common], help="comparison table and charts from MLflow")
-    report.add_argument("--out", type=Path, default=Path("reports"))
+    report.add_argument("--out", type=Path, help="default reports/, quick/reports/ for a quick run's store")
 
     settings = Settings.from_environment()  # the service's own settings name the feedback store
     storage = argparse.ArgumentParser(add_help=False)
@@ -131,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(args, "store"):  # every command but feedback-export
+        quick = getattr(args, "quick", False)
+        args.store = args.store or (QUICK_DIR / DEFAULT_STORE if quick else DEFAULT_STORE)
+        args.models_dir = args.models_dir or (QUICK_DIR / DEFAULT_MODELS_DIR if quick else DEFAULT_MODELS_DIR)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     try:
@@ -148,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_training_session(data, args.store, args.models_dir, args.only, args.quick, budget)
             print(json.dumps(summary, indent=2))
         elif args.command == "report":
-            print(f"wrote {build_report(args.store, args.out)}")
+            print(f"wrote {build_report(args.store, args.out)}")  # out None: by the kind of run (report.py)
         elif args.command == "export":
             print(f"exported {export_from_registry(args.store, args.models_dir)}")
         elif args.command == "retrain":

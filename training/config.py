@@ -13,6 +13,7 @@ from .data import SEED, Split, load_tweets, sample_tweets, split_tweets
 
 HYPERPARAMETERS = Path(__file__).with_name("hyperparameters.toml")
 QUICK_SAMPLE = 4000
+RUN_KIND = "run_kind"  # tag of every run: "full" (the committed recipe) or "quick" (a smoke run's sizes)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ from tweet_sentiment.model import SentimentModel
 
 from . import tracking
 from .behaviour import known_failures
+from .config import RUN_KIND
 
 COLUMNS = [  # (header, metric, format)
     ("val macro-F1", "val_macro_f1", "{:.4f}"),
@@ -96,12 +97,16 @@ def _cell(run, metric: str | None, template: str | None, header: str) -> str:
     return template.format(value) if value is not None and template else "–"
 
 
-def build(store: Path, out_dir: Path) -> Path:
+def build(store: Path, out_dir: Path | None = None) -> Path:
+    """The report of the champion's split; by default in reports/, or quick/reports/ when the champion came
+    from a quick run (its figures are a smoke test's, never the shipped ones)."""
     tracking.configure(store)
     champion = tracking.champion()
     champion_run = tracking.run_of(champion)
     validation = champion_run.data.params["split.validation.sha256"]
     runs = latest_runs(validation)
+    kind = champion_run.data.tags.get(RUN_KIND, "full")
+    out_dir = out_dir or (Path("quick/reports") if kind == "quick" else Path("reports"))
     out_dir.mkdir(parents=True, exist_ok=True)
 
     params = champion_run.data.params
@@ -112,6 +117,11 @@ def build(store: Path, out_dir: Path) -> Path:
         f"MLflow ({_store_name(mlflow.get_tracking_uri())}). Champion trained on: "
         f"{champion_run.data.tags.get('machine.cpu', '?')} (int8: {champion_run.data.tags.get('machine.int8', '?')}), "
         f"{os.cpu_count()} cores, Python {platform.python_version()}.",
+        "",
+        "**A quick smoke run** (a sample of the corpus, the `[family.quick]` hyperparameters): these figures test "
+        "the pipeline and say nothing of the models."
+        if kind == "quick"
+        else "A full run of the committed recipe (`python -m training train`, training/hyperparameters.toml).",
         "",
         f"Protocol: the airline tweets of the default corpus, stratified split with seed {params.get('data.seed')}: "
         f"validation {params['split.validation.size']} tweets, test {params['split.test.size']} tweets (used once, by "

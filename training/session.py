@@ -14,7 +14,7 @@ from tweet_sentiment.labels import LABELS
 
 from . import tracking
 from .champion import export_champion, promote_best
-from .config import Budget, DataOptions, hyperparameters, load_split
+from .config import RUN_KIND, Budget, DataOptions, hyperparameters, load_split
 from .data import Split
 from .families import selected
 from .runner import run_candidate, run_vader
@@ -46,6 +46,7 @@ def run_training_session(
         logger.info("fitting %s-%s", family.name, variant)
         params = hyperparameters(family.hyperparameters, quick, variant)
         for candidate in family.fit(split, variant, labels, params, data.seed):
+            candidate.tags = {**candidate.tags, RUN_KIND: "quick" if quick else "full"}
             run_ids.append(run_candidate(candidate, split, data, budget, latency_samples))
     if not only or "vader" in only:
         run_ids.append(run_vader(split, data))

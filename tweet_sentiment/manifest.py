@@ -45,6 +45,8 @@ class Manifest:
     assets: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # role -> {"file", "sha256"}
     sequence_length: int | None = None
     members: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {"manifest", "sha256", "weight"}
+    # ISO 639-1 codes of the languages the model was trained to read; a tweet in another gets a warning.
+    languages: list[str] = dataclasses.field(default_factory=lambda: ["en"])
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -123,6 +125,9 @@ def _check_types(values: dict[str, Any]) -> None:
         for member in members
     ):
         wrong.append("members")
+    languages = values.get("languages", ["en"])
+    if not isinstance(languages, list) or not languages or not all(isinstance(code, str) for code in languages):
+        wrong.append("languages")
     length = values.get("sequence_length")
     if length is not None and (type(length) is not int or length < 1):
         wrong.append("sequence_length")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
+from .language import UNDETERMINED, language_of, unread_warning
 from .manifest import Manifest, ModelError, sha256_of
 from .text import MENTION_TOKEN, URL_TOKEN, tokens
 
@@ -35,7 +36,13 @@ UNREADABLE = (
 class Prediction:
     label: str
     scores: dict[str, float]
+    language: str = "en"  # ISO 639-1, or "und" (tweet_sentiment/language.py)
     warnings: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def readable(self) -> bool:
+        """False when the model could not read the tweet: its answer is a guess."""
+        return not self.warnings
 
 
 def _verified(manifest_path: Path, file_name: str, sha256: str, what: str) -> Path:
@@ -198,14 +205,20 @@ class SentimentModel:
 
     def predict(self, texts: list[str]) -> list[Prediction]:
         probabilities, readable = self.scored(texts)
-        return [
-            Prediction(
-                label=self.labels[int(np.argmax(row))],
-                scores={label: round(float(value), 6) for label, value in zip(self.labels, row, strict=True)},
-                warnings=[] if known else [UNREADABLE],
+        predictions = []
+        for text, known, row in zip(texts, readable, probabilities, strict=True):
+            language = language_of(text)
+            foreign = language not in self.manifest.languages and language != UNDETERMINED
+            warnings = [unread_warning(language, self.manifest.languages)] if foreign else []
+            predictions.append(
+                Prediction(
+                    label=self.labels[int(np.argmax(row))],
+                    scores={label: round(float(value), 6) for label, value in zip(self.labels, row, strict=True)},
+                    language=language,
+                    warnings=warnings + ([] if known else [UNREADABLE]),
+                )
             )
-            for known, row in zip(readable, probabilities, strict=True)
-        ]
+        return predictions
 
 
 class EnsembleModel(SentimentModel):

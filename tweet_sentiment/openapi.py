@@ -52,17 +52,24 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
     prediction: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["label", "scores", "prediction_id", "prediction_token", "model"],
+        "required": ["label", "scores", "prediction_id", "prediction_token", "model", "language"],
         "properties": {
             "label": label,
             "scores": scores,
             "model": model,
+            "language": {
+                "type": "string",
+                "pattern": "^([a-z]{2}|und)$",
+                "description": 'ISO 639-1 code of the tweet\'s language, "und" when it has too few letters to tell; '
+                "a tweet in a language the model does not read gets a warning",
+            },
             "prediction_id": {"type": "string", "format": "uuid"},
             "prediction_token": token,
             "warnings": {
                 "type": "array",
                 "items": {"type": "string"},
-                "description": "present when the answer is not to be trusted, e.g. a tweet with no readable words",
+                "description": "present when the answer is not to be trusted: a tweet in a language the model "
+                "does not read, or with no readable words",
             },
         },
     }

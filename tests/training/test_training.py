@@ -390,3 +390,20 @@ def test_the_student_learns_from_the_cached_teacher_which_is_never_retrained(ses
     # Another session on the same store and split reuses the teacher instead of fine-tuning it again.
     again = run_training_session(SAMPLE, folder / "mlruns", tmp_path / "models", only=["bert-mpnet"], quick=True)
     assert again["runs"] == {} and "champion" not in again
+
+
+def test_a_quick_run_never_touches_the_shipped_champion_or_report(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    for command in (["train", "--quick", "--only", "logreg-stem"], ["report", "--store", "quick/mlruns"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "training", *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["quick"]  # no models/, reports/ or mlruns/ here
+    assert (tmp_path / "quick" / "models" / "champion.json").is_file()
+    assert "**A quick smoke run**" in (tmp_path / "quick" / "reports" / "comparison.md").read_text()

@@ -1,0 +1,61 @@
+"""Language identification: foreign tweets (tests/data/foreign_tweets.tsv, written for these tests in 19
+languages) are named and warned about; English airline tweets are not (the false-alarm rate on the whole test
+part, 0.07%, is measured in docs/language.md)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.conftest import ROOT, body_of, post
+from tweet_sentiment.language import UNDETERMINED, language_of, unread_warning, written_text
+
+FOREIGN = list(csv.DictReader((ROOT / "tests/data/foreign_tweets.tsv").open(encoding="utf-8"), delimiter="\t"))
+# Real airline test tweets, short ones included (the hardest for a detector).
+ENGLISH = [
+    "@united lost my bag again, worst airline ever",
+    "@JetBlue thanks!",
+    "@SouthwestAir love you guys",
+    "@AmericanAir flight 1234 delayed 3 hrs",
+    "@USAirways on hold for 2 hours. Ridiculous.",
+    "@VirginAmerica you're the best 😍",
+    "@united why",
+    "@JetBlue Cancelled Flightled again?? #fail",
+]
+
+
+@pytest.mark.parametrize("row", FOREIGN, ids=[f"{row['language']}-{index}" for index, row in enumerate(FOREIGN)])
+def test_every_foreign_tweet_is_named(row):
+    assert language_of(row["tweet"]) == row["language"]
+
+
+@pytest.mark.parametrize("tweet", ENGLISH)
+def test_english_tweets_are_english(tweet):
+    assert language_of(tweet) == "en"
+
+
+@pytest.mark.parametrize("tweet", ["@united", "😡😡😡", "https://t.co/x1Yz 123", "!!! ???"])
+def test_a_tweet_without_letters_is_undetermined(tweet):
+    assert language_of(tweet) == UNDETERMINED
+
+
+def test_handles_links_hashtag_signs_and_emoji_are_not_read_as_words():
+    assert written_text("@AirParadis merci 😍 https://t.co/x #vol_AF12") == "merci vol AF"
+
+
+def test_the_warning_names_both_languages():
+    assert unread_warning("fr", ["en"]) == (
+        "written in French: the model reads English tweets; this answer is unreliable"
+    )
+
+
+def test_a_french_complaint_is_answered_with_its_language_and_a_warning(http_functions):
+    french, english = FOREIGN[0]["tweet"], ENGLISH[0]
+    body = body_of(post(http_functions["predict"], {"texts": [french, english]}))
+    foreign, read = body["predictions"]
+    assert foreign["language"] == "fr" and foreign["label"] in body["labels"]
+    assert foreign["warnings"] == ["written in French: the model reads English tweets; this answer is unreliable"]
+    assert read["language"] == "en" and "warnings" not in read
+    single = body_of(post(http_functions["predict"], {"text": "@AirParadis 航班取消了，没有任何解释，太差了"}))
+    assert single["language"] == "zh" and "written in Chinese" in single["warnings"][0]
