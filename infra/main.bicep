@@ -424,6 +424,47 @@ resource badBuzz 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+// A storm the model cannot read: the last hour's share of tweets in another language (or with no readable
+// words) against the 24 hours before it. The bad buzz counts readable tweets only, so a French bad buzz shows
+// here; same volume, margin, muting and e-mail as the bad buzz, `details` names the languages.
+resource unreadableStorm 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${name}-unreadable-storm'
+  location: location
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Tweets the model cannot read are rising (another language?)'
+    description: 'Share of unreadable tweets (other languages, no readable words) of the last hour over its 24-hour baseline by more than ${badBuzzMarginPoints} points (at least ${badBuzzMinimumVolume} predictions).'
+    severity: 1
+    enabled: true
+    scopes: [insights.id]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'P2D'
+    criteria: {
+      allOf: [
+        {
+          query: replace(loadTextContent('alerts/unreadable-share.kql'), 'let min_volume = 50;', 'let min_volume = ${badBuzzMinimumVolume};')
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'rise_points'
+          operator: 'GreaterThan'
+          threshold: badBuzzMarginPoints
+          dimensions: [
+            { name: 'details', operator: 'Include', values: ['*'] }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    muteActionsDuration: 'PT1H'
+    actions: {
+      actionGroups: [team.id]
+    }
+  }
+}
+
 // The portal view of the service: each query is a .kql file of infra/workbook, like the alerts.
 var workbookQueries = [
   { title: 'Predictions per sentiment', file: loadTextContent('workbook/predictions-per-label.kql'), chart: 'timechart' }
@@ -432,6 +473,7 @@ var workbookQueries = [
     file: replace(loadTextContent('workbook/negative-share.kql'), 'let margin_points = 15.0;', 'let margin_points = ${badBuzzMarginPoints}.0;')
     chart: 'timechart'
   }
+  { title: 'Share of tweets per language, and of tweets the model cannot read', file: loadTextContent('workbook/languages.kql'), chart: 'timechart' }
   { title: 'Wrong-prediction rate per model version', file: loadTextContent('workbook/wrong-prediction-rate.kql'), chart: 'barchart' }
   { title: 'Latency (ms) and failures', file: loadTextContent('workbook/latency-and-failures.kql'), chart: 'timechart' }
   { title: 'Feedback volume', file: loadTextContent('workbook/feedback-volume.kql'), chart: 'barchart' }

@@ -338,7 +338,7 @@ def test_alert_rules_use_the_ga_api_and_choose_their_mitigation(bicep):
     for symbol, item in bicep["resources"].items():
         if item["type"] == "Microsoft.Insights/scheduledQueryRules":
             assert item["api_version"] == "2023-12-01", symbol
-    assert set(rules(bicep)) == {"wrongPredictions", "failures", "badBuzz"}
+    assert set(rules(bicep)) == {"wrongPredictions", "failures", "badBuzz", "unreadableStorm"}
     for symbol, rule in rules(bicep).items():
         properties = rule["properties"]
         assert isinstance(properties["autoMitigate"], bool), symbol
@@ -356,16 +356,24 @@ def test_wrong_prediction_alert_is_a_sliding_five_minute_window(bicep):
     assert criterion["threshold"] == "wrongPredictionThreshold"
 
 
-def test_bad_buzz_alert_compares_the_last_hour_with_its_baseline(bicep):
-    rule = rules(bicep)["badBuzz"]["properties"]
+@pytest.mark.parametrize(("symbol", "file"), [("badBuzz", "bad-buzz.kql"), ("unreadableStorm", "unreadable-share.kql")])
+def test_share_alerts_compare_the_last_hour_with_its_baseline(bicep, symbol, file):
+    rule = rules(bicep)[symbol]["properties"]
     (criterion,) = rule["criteria"]["allOf"]
     assert (criterion["metricMeasureColumn"], criterion["operator"]) == ("rise_points", "GreaterThan")
     assert criterion["threshold"] == "badBuzzMarginPoints"
     assert rule["windowSize"] == "P2D"  # the query reaches 25 hours back, within log alerts' 2-day limit
-    query = (INFRA / "alerts" / "bad-buzz.kql").read_text()
+    query = (INFRA / "alerts" / file).read_text()
+    assert "let min_volume = 50;" in query  # the line the deployment replaces
     for column in ("rise_points", "share_percent", "baseline_percent", "volume", "details"):
         assert re.search(rf"\b{column}\b", query.split("| project")[-1]), column
     assert [dimension["name"] for dimension in criterion["dimensions"]] == ["details"]
+
+
+def test_the_bad_buzz_counts_only_tweets_the_model_can_read():
+    for file in ("alerts/bad-buzz.kql", "workbook/negative-share.kql"):
+        assert 'tostring(customDimensions.readable) != "false"' in (INFRA / file).read_text(), file
+    assert 'tostring(customDimensions.readable) == "false"' in (INFRA / "alerts/unreadable-share.kql").read_text()
 
 
 def test_workbook_shows_the_service_in_the_portal(bicep):

@@ -53,6 +53,7 @@ def test_prediction_and_feedback_events_without_text(azurite, ingestion):
     assert json.loads(predicted["scores"]) == prediction["scores"]
     assert predicted["model_version"] == prediction["model"]["version"]
     assert float(predicted["latency_ms"]) > 0
+    assert (predicted["language"], predicted["readable"]) == ("en", "true")
     (received,) = ingestion.events("feedback")
     assert received["prediction_id"] == prediction["prediction_id"]
     assert (received["correct"], received["expected_label"]) == ("false", feedback["expected_label"])
@@ -107,3 +108,15 @@ def test_mask():
     assert telemetry.mask(NEGATIVE_TWEET + " see https://t.co/abc @JetBlue") == (
         "@user lost my bag again, worst airline ever see <url> @user"
     )
+
+
+def test_a_tweet_in_another_language_is_sent_as_unreadable(ingestion):
+    server = LocalServer(env=telemetry_environment(ingestion.url))
+    try:
+        answer = httpx.post(f"{server.url}/api/predict", json={"text": "@AirParadis vol annulé, scandaleux"}).json()
+        wait_for(lambda: ingestion.events("prediction"))
+    finally:
+        server.stop()
+    (predicted,) = ingestion.events("prediction")
+    assert answer["language"] == "fr"
+    assert (predicted["language"], predicted["readable"]) == ("fr", "false")  # what the KQL rules filter on
