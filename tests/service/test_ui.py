@@ -1,5 +1,6 @@
-"""The prediction page in headless Chromium against the local server: type, predict, answer No, and find
-the feedback stored in Azurite. Saves a screenshot."""
+"""The staff page in headless Chromium against the local server, in each of its states: one tweet and its
+feedback stored in Azurite, several tweets with their own answers, warnings and buttons, an unsure answer, an
+error that clears the previous answer, keyboard use, sign-in, its CSP. Saves a screenshot of each state."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.conftest import ROOT, LocalServer
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOT = ROOT / ".artifacts" / "ui-feedback.png"
+SCREENSHOTS = ROOT / ".artifacts"
 # Unique in the session's feedback table; the number is stripped by the text processing.
 TWEET = f"@united lost my bag again, worst airline ever #{random.randrange(10**8)}"
 
@@ -46,12 +47,23 @@ def page():
         browser.close()
 
 
+def shot(page, name: str) -> None:
+    """A screenshot of the state the test reached, for people to look at (.artifacts/)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def answers(page):
+    return page.get_by_role("article")
+
+
 def test_predict_then_report_a_wrong_prediction(server, page, azurite):
     page.goto(f"{server.url}/api/ui")
     expect(page).to_have_title("Tweet Sentiment Prediction")
-    page.get_by_label("Tweet").fill(TWEET)
-    page.get_by_role("button", name="Predict").click()
-    expect(page.locator("#label")).to_have_text("negative")
+    page.get_by_label("Tweets, one per line").fill(TWEET)
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(answers(page)).to_have_count(1)
+    expect(page.locator(".sentiment")).to_have_text("negative")
     expect(page.get_by_role("progressbar")).to_have_count(3)
     scores = httpx.post(f"{server.url}/api/predict", json={"text": TWEET}).json()["scores"]
     for label, score in scores.items():
@@ -61,9 +73,13 @@ def test_predict_then_report_a_wrong_prediction(server, page, azurite):
     page.get_by_role("button", name="No").click()
     page.get_by_label("What is the right sentiment?").select_option("neutral")
     page.get_by_role("button", name="Send").click()
-    expect(page.get_by_role("status")).to_have_text("Thank you: your feedback was recorded.")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    expect(answers(page).get_by_role("status")).to_have_text(
+        'Recorded: "negative" was wrong, the right sentiment is "neutral".'
+    )
+    expect(page.get_by_role("listitem").filter(has_text=TWEET)).to_have_text(
+        f"negative (you said: wrong, neutral): {TWEET}"
+    )
+    shot(page, "ui-feedback.png")
 
     table = TableClient.from_connection_string(azurite, table_name="feedback")
     stored = [row for row in table.list_entities() if row["text"] == TWEET and row["expected_label"] == "neutral"]
@@ -71,20 +87,86 @@ def test_predict_then_report_a_wrong_prediction(server, page, azurite):
     assert (stored[0]["predicted_label"], stored[0]["correct"]) == ("negative", False)
 
 
+def test_several_tweets_each_with_its_answer_warnings_and_feedback(server, page, azurite):
+    tweets = [
+        f"@JetBlue thank you so much, amazing crew! #{random.randrange(10**8)}",
+        "@AirParadis vol annulé sans explication, scandaleux",
+        "@united",
+    ]
+    page.goto(f"{server.url}/api/ui")
+    page.get_by_label("Tweets, one per line").fill("\n".join(tweets))
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(answers(page)).to_have_count(3)
+    first, french, handle = (answers(page).nth(index) for index in range(3))
+    expect(first.locator(".tweet")).to_have_text(tweets[0])
+    expect(first.locator(".sentiment")).to_have_text("positive")
+    expect(first.get_by_role("note")).to_have_count(0)
+    expect(french.get_by_role("note")).to_have_text(
+        "Unreliable: written in French: the model reads English tweets; this answer is unreliable"
+    )
+    expect(handle.get_by_role("note")).to_contain_text("no readable words")
+    shot(page, "ui-batch.png")
+    french.get_by_role("button", name="Yes").click()  # its own buttons: the others stay open
+    expect(french.get_by_role("status")).to_contain_text("Recorded: you confirmed")
+    expect(first.get_by_role("button", name="Yes")).to_be_enabled()
+    expect(first.get_by_role("status")).to_be_hidden()
+    table = TableClient.from_connection_string(azurite, table_name="feedback")
+    assert [row["correct"] for row in table.list_entities() if row["text"] == tweets[1]] == [True]
+
+
+def test_a_low_confidence_answer_is_marked_unsure(server, page):
+    candidates = [
+        "@united the flight was fine I guess",
+        "@united not bad",
+        "@united so that was a flight",
+        "@united well that happened",
+    ]
+    tops = {
+        tweet: max(httpx.post(f"{server.url}/api/predict", json={"text": tweet}).json()["scores"].values())
+        for tweet in candidates
+    }
+    weakest = min(tops, key=tops.get)
+    assert tops[weakest] < 0.6  # the page's threshold; these tweets are close calls for any sensible model
+    page.goto(f"{server.url}/api/ui")
+    page.get_by_label("Tweets, one per line").fill(weakest)
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(answers(page)).to_have_count(1)
+    expect(answers(page).locator(".unsure")).to_have_text(f"unsure: only {round(tops[weakest] * 100)}%")
+    shot(page, "ui-unsure.png")
+    page.get_by_label("Tweets, one per line").fill(TWEET)
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(answers(page).locator(".sentiment")).to_have_text("negative")
+    expect(answers(page).locator(".unsure")).to_be_hidden()  # a 0.9+ negative
+
+
+def test_the_previous_answer_goes_the_moment_a_request_fails(server, page):
+    page.goto(f"{server.url}/api/ui")
+    page.get_by_label("Tweets, one per line").fill(TWEET)
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(answers(page)).to_have_count(1)
+    page.get_by_label("Tweets, one per line").fill("x" * 1001)  # over MAX_TWEET_CHARS: the service refuses it
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(page.get_by_role("alert")).to_have_text("This text has 1001 characters: a tweet can have at most 1000.")
+    expect(answers(page)).to_have_count(0)  # no stale answer, no live Yes/No for another tweet
+    expect(page.get_by_role("button", name="Yes")).to_have_count(0)
+    shot(page, "ui-error.png")
+    page.get_by_label("Tweets, one per line").fill("\n".join(["@united late"] * 65))
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(page.get_by_role("alert")).to_have_text("At most 64 tweets at once: you pasted 65.")
+
+
 def test_keyboard_only_and_errors_are_announced(server, page):
     page.goto(f"{server.url}/api/ui")
-    page.get_by_label("Tweet").focus()
+    page.get_by_label("Tweets, one per line").focus()
     page.keyboard.type("   ")
-    page.keyboard.press("Tab")
-    page.keyboard.press("Enter")  # the Predict button, reached by keyboard
-    expect(page.get_by_role("alert")).to_contain_text("must not be empty")
-    page.get_by_label("Tweet").fill("@JetBlue thank you so much, amazing crew!")
-    page.keyboard.press("Tab")
-    page.keyboard.press("Enter")
-    expect(page.locator("#label")).to_have_text("positive")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_role("alert")).to_have_text("Type or paste a tweet first.")
+    page.get_by_label("Tweets, one per line").fill("@JetBlue thank you so much, amazing crew!")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator(".sentiment")).to_have_text("positive")
     expect(page.get_by_role("alert")).to_be_hidden()
     page.keyboard.press("Enter")  # focus moved to "Yes"
-    expect(page.get_by_role("status")).to_have_text("Thank you: your feedback was recorded.")
+    expect(answers(page).get_by_role("status")).to_have_text('Recorded: you confirmed "positive" is right.')
 
 
 @pytest.fixture(scope="module")
@@ -99,18 +181,18 @@ def signed_in_server(azurite):
 def test_staff_sign_in_guards_the_page_calls_and_names_the_caller(signed_in_server, page, azurite):
     page.goto(f"{signed_in_server.url}/api/ui")
     assert page.get_by_label("Function key").count() == 0  # staff sign in; nobody types a key
-    page.get_by_label("Tweet").fill(TWEET)
-    page.get_by_role("button", name="Predict").click()
+    page.get_by_label("Tweets, one per line").fill(TWEET)
+    page.get_by_role("button", name="Check sentiment").click()
     expect(page.get_by_role("alert")).to_contain_text("sign-in has expired")
     # What App Service authentication adds to each request once a member of staff has signed in.
     page.set_extra_http_headers(
         {"x-ms-client-principal-id": "5f1b-staff", "x-ms-client-principal-name": "agent@airparadis.example"}
     )
     with page.expect_request("**/api/staff/predict"):
-        page.get_by_role("button", name="Predict").click()
-    expect(page.locator("#label")).to_have_text("negative")
+        page.get_by_role("button", name="Check sentiment").click()
+    expect(page.locator(".sentiment")).to_have_text("negative")
     page.get_by_role("button", name="Yes").click()
-    expect(page.get_by_role("status")).to_have_text("Thank you: your feedback was recorded.")
+    expect(answers(page).get_by_role("status")).to_have_text('Recorded: you confirmed "negative" is right.')
     table = TableClient.from_connection_string(azurite, table_name="feedback")
     stored = [row for row in table.list_entities() if row["text"] == TWEET and row.get("caller")]
     assert [row["caller"] for row in stored] == ["agent@airparadis.example"]
@@ -126,8 +208,10 @@ def test_page_runs_under_its_content_security_policy(server, page):
     policy = response.headers["content-security-policy"]
     assert "script-src 'sha256-" in policy and "'unsafe-inline'" not in policy
     assert response.headers["x-frame-options"] == "DENY"
-    page.get_by_label("Tweet").fill("@JetBlue thank you so much, amazing crew!")
-    page.get_by_role("button", name="Predict").click()
-    expect(page.locator("#label")).to_have_text("positive")
-    expect(page.get_by_role("progressbar")).to_have_count(3)
+    page.get_by_label("Tweets, one per line").fill(
+        "@JetBlue thank you so much, amazing crew!\n@AirParadis vol annulé sans explication, scandaleux"
+    )
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(page.get_by_role("progressbar")).to_have_count(6)
+    expect(page.get_by_role("note")).to_have_count(1)
     assert violations == []
