@@ -77,6 +77,37 @@ def in_process(manifest: Path, iterations: int) -> list[tuple[str, str]]:
     ]
 
 
+def language_identification_cost(manifest: Path, iterations: int) -> list[tuple[str, str]]:
+    """One tweet through the `predict` function (func.HttpRequest, as the host calls it) with language
+    identification and with it switched off (a stand-in that answers "en"), alternately in the same run."""
+    import azure.functions as func
+
+    import tweet_sentiment.model as served
+
+    os.environ["SENTIMENT_MODEL_PATH"] = str(manifest)
+    import function_app
+
+    predict = next(f for f in function_app.app.get_functions() if f.get_function_name() == "predict")
+    call = predict.get_user_function()
+    identify = served.language_of  # type: ignore[attr-defined]
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    for index in range(iterations):
+        body = json.dumps({"text": TWEETS[index % len(TWEETS)]}).encode()
+        for with_language in (True, False) if index % 2 else (False, True):
+            setattr(served, "language_of", identify if with_language else (lambda tweet: "en"))  # noqa: B010
+            request = func.HttpRequest("POST", "/api/predict", body=body, headers={"Content-Type": "application/json"})
+            started = time.perf_counter()
+            call(request)
+            timings[with_language].append((time.perf_counter() - started) * 1000)
+    setattr(served, "language_of", identify)  # noqa: B010
+    with_p50, without_p50 = (float(np.percentile(timings[flag], 50)) for flag in (True, False))
+    return [
+        ("`predict` function, one tweet, p50 with language identification", f"{with_p50:.2f} ms"),
+        ("same, language identification off", f"{without_p50:.2f} ms"),
+        ("language identification's share of the p50", f"+{100 * (with_p50 / without_p50 - 1):.1f}%"),
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -178,6 +209,8 @@ def main() -> None:
     )
     print("| in process | figure |\n|---|---|")
     for name, value in in_process(args.manifest, args.iterations):
+        print(f"| {name} | {value} |")
+    for name, value in language_identification_cost(args.manifest, min(args.iterations, 1000)):
         print(f"| {name} | {value} |")
 
     if shutil.which("hey") is None:
