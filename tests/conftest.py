@@ -29,13 +29,6 @@ POSITIVE_TWEET = "@JetBlue thank you so much for the amazing crew and the smooth
 NEUTRAL_TWEET = "@SouthwestAir what time does the flight from Dallas to Austin leave tomorrow?"
 
 
-# How far a tweet's scores may move with the tweets it is run with: the int8 champion's dynamic quantisation
-# scales activations per run. Measured on this test's tweets: up to 0.039 (an empty tweet, flagged as a guess);
-# over 400 validation tweets, up to 0.23, and 1% of labels differ between the service's micro-batches and
-# single runs (README, "Current champion").
-BATCHING_TOLERANCE = 0.05
-
-
 def copy_shipped_model(folder: Path) -> Path:
     """The shipped champion (manifest, ONNX file and assets) copied into `folder`; returns the manifest."""
     for path in SHIPPED_MANIFEST.parent.glob("champion.*"):

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 PADDING_ID, UNKNOWN_ID = 0, 1
-# Tweets per ONNX Runtime run when a transformer's batch is split by length: small enough that little padding
-# is left, large enough to amortise a run's overhead (measured: 8 fastest on 2 cores, see scripts/benchmark.py).
-MICRO_BATCH = 8
+# Tweets per ONNX Runtime run of a transformer: one. Dynamic int8 quantisation scales activations over a whole
+# run, so in runs of 8 a tweet's scores moved by up to 0.23 with the tweets beside it and 1.3% of labels changed;
+# run alone, a tweet gets the same answer through every path (one tweet, a batch, an archive), and padding costs
+# nothing. Measured: runs of 8 were at most ~10% faster on a batch of 64 (docs/performance.md).
+MICRO_BATCH = 1
 PLACEHOLDERS = {URL_TOKEN, MENTION_TOKEN}  # what URLs and handles become: not the author's words
 UNREADABLE = (
     "no readable words: the model saw an empty tweet, so its answer is a guess"  # reserved ids of the biLSTM vocabulary
@@ -70,7 +72,7 @@ def token_ids(token_lists: list[list[str]], vocabulary: dict[str, int], length: 
 
 def micro_batches(processed_texts: list[str]) -> list[list[int]]:
     """Indices of the tweets in runs of MICRO_BATCH of similar length (training's int8 reference uses the same
-    runs: dynamic quantisation scales activations over the run, so the runs must be the same ones)."""
+    runs, so that its parity check sees what the service computes)."""
     order = sorted(range(len(processed_texts)), key=lambda index: len(processed_texts[index]))
     return [order[start : start + MICRO_BATCH] for start in range(0, len(order), MICRO_BATCH)]
 
@@ -186,9 +188,8 @@ class SentimentModel:
     def scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
         """Probabilities and whether each tweet had a readable word, from one pass of the text processing.
 
-        A transformer's batch is padded to its longest tweet, so one long tweet would make every short one
-        pay for its length: tweets are sorted by length and run in micro-batches of similar length, and the
-        rows are put back in the request's order."""
+        A transformer runs each tweet alone (MICRO_BATCH): its answer does not depend on the tweets sent with
+        it, and no tweet pays for another's padding; the rows come back in the request's order."""
         words = [tokens(text, self.manifest.preprocessing) for text in texts]
         # Emoji-only or non-Latin tweets may keep no word: the model then sees an empty tweet, a guess.
         readable = [bool(set(tweet) - PLACEHOLDERS) for tweet in words]

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import BATCHING_TOLERANCE, NEGATIVE_TWEET, SHIPPED_MANIFEST, copy_shipped_model
+from tests.conftest import NEGATIVE_TWEET, SHIPPED_MANIFEST, copy_shipped_model
 from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
 from tweet_sentiment.model import SentimentModel
 
@@ -32,8 +32,7 @@ def test_batch_and_single_predictions_agree():
     tweets = [NEGATIVE_TWEET, "@JetBlue thank you, great crew and a smooth flight!", "", "   "]
     batch = model.probabilities(tweets)
     single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
-    np.testing.assert_allclose(batch, single, atol=BATCHING_TOLERANCE)
-    assert (batch.argmax(axis=1) == single.argmax(axis=1)).all()
+    np.testing.assert_array_equal(batch, single)  # a tweet's answer never depends on the tweets beside it
     np.testing.assert_allclose(batch.sum(axis=1), 1.0, atol=1e-5)
     (negative, positive, *_) = model.predict(tweets)
     assert negative.label == "negative" and positive.label == "positive"
@@ -84,21 +83,21 @@ def test_corrupt_onnx_file_with_matching_hash(model_copy):
         SentimentModel.load(manifest_path)
 
 
-def test_a_batch_is_run_in_micro_batches_of_similar_length_and_answered_in_order():
+def test_each_tweet_of_a_batch_runs_alone_and_is_answered_in_order():
+    # Dynamic int8 scales activations over a run: in runs of 8, scores moved by up to 0.23 with the other tweets.
     model = SentimentModel.load(SHIPPED_MANIFEST)
     if model.manifest.input_kind != "wordpiece":
-        pytest.skip("only transformer batches are split by length")
+        pytest.skip("only transformer batches are split into runs")
     runs: list[int] = []
     real_run = model.session.run
     model.session.run = lambda outputs, feed: runs.append(len(next(iter(feed.values())))) or real_run(outputs, feed)
     long = NEGATIVE_TWEET + " and then they cancelled the connection, rebooked me three days later" * 3
     tweets = [long if index % 5 == 0 else f"{NEGATIVE_TWEET} {index}" for index in range(30)]
     batch = model.probabilities(tweets)
-    assert max(runs) <= 8 and sum(runs) == 30  # no run padded 30 tweets to the longest
+    assert runs == [1] * 30  # no run padded tweets to the longest, none scaled with the others
     model.session.run = real_run
     single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
-    np.testing.assert_allclose(batch, single, atol=BATCHING_TOLERANCE)
-    assert (batch.argmax(axis=1) == single.argmax(axis=1)).all()
+    np.testing.assert_array_equal(batch, single)
 
 
 def _member(folder, name: str, weight: float, **text_switches) -> dict:
