@@ -93,7 +93,8 @@ def parse_json_object(body: bytes, settings: Settings, allowed: set[str]) -> dic
     return payload
 
 
-def _tweet(text: Any, field: str, settings: Settings) -> str:
+def checked_tweet(text: Any, field: str, settings: Settings) -> str:
+    """The tweet, or BadRequest saying what is wrong with it (every path that scores tweets checks them so)."""
     if not isinstance(text, str):
         raise BadRequest(f"field {field} must be a string")
     if not text.strip():
@@ -110,7 +111,7 @@ def _tweet(text: Any, field: str, settings: Settings) -> str:
 def tweet_text(payload: dict[str, Any], settings: Settings) -> str:
     if payload.get("text") is None:
         raise BadRequest("field 'text' is required: the tweet to classify")
-    return _tweet(payload["text"], "'text'", settings)
+    return checked_tweet(payload["text"], "'text'", settings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +143,7 @@ def parse_predict(body: bytes, settings: Settings) -> PredictRequest:
     errors: dict[int, str] = {}
     for index, item in enumerate(items):
         try:
-            texts.append(_tweet(item, f"'texts[{index}]'", settings))
+            texts.append(checked_tweet(item, f"'texts[{index}]'", settings))
         except BadRequest as error:
             texts.append(None)
             errors[index] = str(error)

@@ -1,0 +1,135 @@
+"""Scoring an archive with `python -m tweet_sentiment score`: real ONNX Runtime, real files in each format,
+real tweets of the airline test part (tests/data/airline_tweets.csv) and the same labels as `/api/predict`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import ROOT, SHIPPED_MANIFEST, body_of, post
+from tweet_sentiment import scoring
+from tweet_sentiment.scoring import SCORE_COLUMNS, Job, ScoringError, run
+
+TWEETS = list(csv.DictReader((ROOT / "tests/data/airline_tweets.csv").open(encoding="utf-8")))
+
+
+def archive(tmp_path, rows: list[dict], name: str = "tweets.csv"):
+    path = tmp_path / name
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def rows_with_bad_ones() -> list[dict]:
+    rows = [{"id": str(index), **row} for index, row in enumerate(TWEETS)]
+    rows[5]["text"], rows[17]["text"] = "   ", "x" * 1001
+    return rows
+
+
+def test_every_row_comes_out_in_order_with_the_services_answer(tmp_path, http_functions):
+    rows = rows_with_bad_ones()
+    summary = run(Job(archive(tmp_path, rows), tmp_path / "scored.csv", SHIPPED_MANIFEST, chunk_size=16), False)
+    out = read_csv(tmp_path / "scored.csv")
+    assert summary["rows"] == len(rows) and summary["errors"] == 2
+    assert list(out[0]) == ["id", "text", "sentiment", *SCORE_COLUMNS]
+    assert [row["id"] for row in out] == [row["id"] for row in rows]
+    assert [row["sentiment"] for row in out] == [row["sentiment"] for row in rows]  # input columns kept
+    assert (out[5]["label"], out[5]["error"]) == ("", "column 'text' must not be empty")
+    assert out[17]["error"] == "column 'text' has 1001 characters; the limit is 1000" and not out[17]["label"]
+    for row in out[:40]:
+        if row["error"]:
+            continue
+        answer = body_of(post(http_functions["predict"], {"text": row["text"]}))
+        assert row["label"] == answer["label"] and row["language"] == answer["language"]
+        assert {label: float(row[f"score_{label}"]) for label in answer["labels"]} == answer["scores"]
+        assert row["model_version"] == answer["model"]["version"]
+    assert not (tmp_path / "scored.csv.partial").exists()
+
+
+def test_json_lines_keep_bad_lines_and_non_text_as_errors(tmp_path):
+    path = tmp_path / "tweets.jsonl"
+    lines = [json.dumps({"text": TWEETS[0]["text"], "n": 1}), "not json", json.dumps({"text": 42}), json.dumps({})]
+    path.write_text("\n".join(lines) + "\n")
+    run(Job(path, tmp_path / "scored.jsonl", SHIPPED_MANIFEST), False)
+    out = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
+    assert out[0]["label"] in ("negative", "neutral", "positive") and out[0]["n"] == 1 and out[0]["error"] == ""
+    assert [row["error"] for row in out[1:]] == [
+        "line 2 is not a JSON object",
+        "column 'text' must be a string",
+        "column 'text' is missing",
+    ]
+    assert all(row["label"] is None for row in out[1:])
+
+
+def test_parquet_in_parquet_out_with_the_same_answers_as_csv(tmp_path):
+    rows = rows_with_bad_ones()[:50]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "tweets.parquet")
+    run(Job(tmp_path / "tweets.parquet", tmp_path / "scored.parquet", SHIPPED_MANIFEST, chunk_size=20), False)
+    run(Job(archive(tmp_path, rows), tmp_path / "scored.csv", SHIPPED_MANIFEST), False)
+    parquet, text = pq.read_table(tmp_path / "scored.parquet").to_pylist(), read_csv(tmp_path / "scored.csv")
+    assert [row["label"] or "" for row in parquet] == [row["label"] for row in text]
+    assert [row["id"] for row in parquet] == [row["id"] for row in rows]
+
+
+def test_an_interrupted_job_resumes_where_it_stopped_and_never_leaves_a_partial_output(tmp_path, monkeypatch):
+    path, output = archive(tmp_path, rows_with_bad_ones()), tmp_path / "scored.csv"
+    reference = tmp_path / "reference.csv"
+    run(Job(path, reference, SHIPPED_MANIFEST, chunk_size=16), False)
+    real, calls, crashes = scoring.score_rows, [], []
+
+    def crashing(model, rows, text_column, settings):
+        calls.append(len(rows))
+        if len(calls) == 4 and not crashes:
+            crashes.append(True)
+            raise InterruptedError("the job is stopped while scoring its fourth chunk")
+        return real(model, rows, text_column, settings)
+
+    monkeypatch.setattr(scoring, "score_rows", crashing)
+    with pytest.raises(InterruptedError):
+        run(Job(path, output, SHIPPED_MANIFEST, chunk_size=16), False)
+    assert not output.exists() and len(list((tmp_path / "scored.csv.partial").glob("chunk-*"))) == 3
+    calls.clear()
+    summary = run(Job(path, output, SHIPPED_MANIFEST, chunk_size=16), False)
+    assert summary["chunks_resumed"] == 3 and sum(calls) == len(TWEETS) - 3 * 16  # only what was missing
+    assert output.read_bytes() == reference.read_bytes()
+    assert not (tmp_path / "scored.csv.partial").exists()
+
+
+def test_two_workers_write_what_one_writes(tmp_path):
+    path = archive(tmp_path, rows_with_bad_ones())
+    run(Job(path, tmp_path / "one.csv", SHIPPED_MANIFEST, chunk_size=10), False)
+    run(Job(path, tmp_path / "two.csv", SHIPPED_MANIFEST, chunk_size=10, workers=2), False)
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+def test_the_command_says_what_to_fix(tmp_path):
+    def score(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "tweet_sentiment", "score", *map(str, args), "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+
+    missing = score(tmp_path / "none.csv", tmp_path / "out.csv")
+    assert missing.returncode == 2 and "none.csv not found" in missing.stderr and "Traceback" not in missing.stderr
+    unknown = score(archive(tmp_path, TWEETS[:2]), tmp_path / "out.xlsx")
+    assert unknown.returncode == 2 and "name it .csv, .jsonl (JSON Lines) or .parquet" in unknown.stderr
+    done = score(archive(tmp_path, TWEETS[:3]), tmp_path / "out.jsonl")
+    assert done.returncode == 0 and json.loads(done.stdout)["rows"] == 3
+    with pytest.raises(ScoringError, match="unknown format"):
+        scoring.file_format(tmp_path / "x.txt")

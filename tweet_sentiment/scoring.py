@@ -1,0 +1,316 @@
+"""Scoring a whole archive of tweets (CSV, JSON Lines or Parquet) with the served model, in constant memory.
+
+The input is read in chunks; each scored chunk is written atomically to a work folder beside the output
+(`OUTPUT.partial/`), so an interrupted job, run again, scores only the chunks it lacks. The output is assembled
+from the chunks into a temporary file and renamed into place: it is whole or absent, never partial. A row that
+cannot be scored gets its `error` and no label; the job never fails for a row. With `workers` > 1, chunks are
+scored by that many processes, each with its own model, at most two chunks each in flight.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .labels import LABELS
+from .manifest import Manifest, sha256_of
+from .model import SentimentModel
+from .service import BadRequest, checked_tweet
+from .settings import Settings
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+SCORE_COLUMNS = ["label", *(f"score_{label}" for label in LABELS), "model_version", "language", "warnings", "error"]
+Row = dict[str, Any]
+
+
+class ScoringError(RuntimeError):
+    """The job cannot run (unknown format, missing file, Parquet without pyarrow); the message says what to do."""
+
+
+def file_format(path: Path) -> str:
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise ScoringError(f"{path.name}: unknown format; name it .csv, .jsonl (JSON Lines) or .parquet") from None
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow.parquet
+    except ImportError:
+        raise ScoringError(
+            "Parquet needs pyarrow. Fix: pip install pyarrow==25.0.1 (or use CSV or JSON Lines)"
+        ) from None
+    return pyarrow.parquet
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """The input's rows, streamed. A JSON Lines line that is not an object becomes a row with its error."""
+    kind = file_format(path)
+    if kind == "csv":
+        with path.open(newline="", encoding="utf-8", errors="replace") as stream:
+            yield from csv.DictReader(stream)
+    elif kind == "jsonl":
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    row = None
+                yield row if isinstance(row, dict) else {"error": f"line {number} is not a JSON object"}
+    else:
+        for batch in _pyarrow().ParquetFile(path).iter_batches(batch_size=1000):
+            yield from batch.to_pylist()
+
+
+def count_rows(path: Path) -> int:
+    """How many rows the input holds, for the progress bar's ETA (a fast pass; Parquet: its metadata)."""
+    if file_format(path) == "parquet":
+        return int(_pyarrow().ParquetFile(path).metadata.num_rows)
+    return sum(1 for _ in read_rows(path))
+
+
+def score_rows(model: SentimentModel, rows: list[Row], text_column: str, settings: Settings) -> list[Row]:
+    """Every input column kept, plus the answer's columns; a row that cannot be scored gets only `error`."""
+    texts: list[str | None] = []
+    errors: list[str] = []
+    for row in rows:
+        try:
+            if "error" in row and text_column not in row:
+                raise BadRequest(str(row["error"]))
+            if row.get(text_column) is None:
+                raise BadRequest(f"column '{text_column}' is missing")
+            texts.append(checked_tweet(row[text_column], f"'{text_column}'", settings))
+            errors.append("")
+        except BadRequest as error:
+            texts.append(None)
+            errors.append(str(error).replace("field ", "column ", 1))
+    predictions = iter(model.predict([text for text in texts if text is not None]))
+    version = model.manifest.version
+    scored = []
+    for row, text, reason in zip(rows, texts, errors, strict=True):
+        out = {key: value for key, value in row.items() if key not in SCORE_COLUMNS}
+        empty = dict.fromkeys(SCORE_COLUMNS, None)
+        if text is None:
+            scored.append({**out, **empty, "model_version": version, "error": reason})
+            continue
+        prediction = next(predictions)
+        scores = {f"score_{label}": prediction.scores[label] for label in LABELS}
+        scored.append(
+            {
+                **out,
+                **empty,
+                "label": prediction.label,
+                **scores,
+                "model_version": version,
+                "language": prediction.language,
+                "warnings": "; ".join(prediction.warnings),
+                "error": "",
+            }
+        )
+    return scored
+
+
+# ------------------------------------------------------------------ worker processes
+
+_worker: tuple[SentimentModel, Settings] | None = None
+
+
+def _start_worker(manifest_path: str) -> None:
+    global _worker
+    _worker = (SentimentModel.load(Path(manifest_path), intra_op_threads=1), Settings.from_environment())
+
+
+def _score_in_worker(rows: list[Row], text_column: str) -> list[Row]:
+    assert _worker is not None  # set by _start_worker
+    model, settings = _worker
+    return score_rows(model, rows, text_column, settings)
+
+
+# ------------------------------------------------------------------ the job
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    input: Path
+    output: Path
+    manifest: Path
+    text_column: str = "text"
+    chunk_size: int = 1000
+    workers: int = 1
+
+    @property
+    def work_folder(self) -> Path:
+        return self.output.with_name(self.output.name + ".partial")
+
+    def identity(self) -> dict[str, Any]:
+        """What a resumed job must share with the interrupted one: the same input, model and chunking."""
+        stat = self.input.stat()
+        return {
+            "input": self.input.name,
+            "input_bytes": stat.st_size,
+            "input_mtime_ns": stat.st_mtime_ns,
+            "model_sha256": sha256_of(self.manifest),
+            "text_column": self.text_column,
+            "chunk_size": self.chunk_size,
+        }
+
+
+def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _chunk_path(folder: Path, index: int) -> Path:
+    return folder / f"chunk-{index:07d}.jsonl"
+
+
+def _write_chunk(folder: Path, index: int, rows: list[Row]) -> None:
+    temporary = folder / f".chunk-{index:07d}.tmp"
+    with temporary.open("w", encoding="utf-8") as stream:
+        for row in rows:
+            stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    os.replace(temporary, _chunk_path(folder, index))
+
+
+def _prepared_work_folder(job: Job) -> int:
+    """The work folder for this job; returns how many chunks an interrupted run of the same job left."""
+    folder, identity = job.work_folder, job.identity()
+    described = folder / "job.json"
+    if folder.is_dir() and (not described.is_file() or json.loads(described.read_text()) != identity):
+        shutil.rmtree(folder)  # another input or model: its chunks do not belong to this job
+    folder.mkdir(parents=True, exist_ok=True)
+    described.write_text(json.dumps(identity))
+    return len(list(folder.glob("chunk-*.jsonl")))
+
+
+def _assemble(job: Job, columns: list[str]) -> int:
+    """The output from the chunks, written to a temporary file and renamed into place; returns how many rows
+    have an error."""
+    kind = file_format(job.output)
+    temporary = job.output.with_name(f".{job.output.name}.tmp")
+    chunk_files = sorted(job.work_folder.glob("chunk-*.jsonl"))
+
+    errors = 0
+
+    def rows() -> Iterator[Row]:
+        nonlocal errors
+        for path in chunk_files:
+            with path.open(encoding="utf-8") as stream:
+                for line in stream:
+                    row = json.loads(line)
+                    errors += bool(row["error"])
+                    yield row
+
+    if kind == "csv":
+        with temporary.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows())
+    elif kind == "jsonl":
+        with temporary.open("w", encoding="utf-8") as stream:
+            for row in rows():
+                stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        _write_parquet(temporary, rows(), columns)
+    os.replace(temporary, job.output)
+    return errors
+
+
+def _write_parquet(path: Path, rows: Iterator[Row], columns: list[str]) -> None:
+    import pyarrow as pa
+
+    parquet = _pyarrow()
+    writer = None
+    try:
+        for chunk in _chunks(rows, 10_000):
+            table = pa.Table.from_pylist([{column: row.get(column) for column in columns} for row in chunk])
+            if writer is None:
+                writer = parquet.ParquetWriter(path, table.schema)
+            writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def run(job: Job, progress: bool = True) -> dict[str, Any]:
+    """Score the whole input into the output; returns a summary (rows, errors, chunks resumed, speed)."""
+    from tqdm import tqdm
+
+    if not job.input.is_file():
+        raise ScoringError(f"{job.input} not found: pass the file of tweets to score")
+    file_format(job.output)
+    Manifest.read(job.manifest)  # a clear error before any work
+    resumed = _prepared_work_folder(job)
+    total = count_rows(job.input)
+    started = time.perf_counter()
+    bar = tqdm(total=total, unit="tweet", desc="scoring", disable=not progress, file=sys.stderr, mininterval=1)
+    columns: dict[str, None] = {}
+    settings = Settings.from_environment()
+
+    def record(index: int, scored: list[Row]) -> None:
+        _write_chunk(job.work_folder, index, scored)
+        bar.update(len(scored))
+
+    chunks = enumerate(_chunks(read_rows(job.input), job.chunk_size))
+    model = None if job.workers > 1 else SentimentModel.load(job.manifest, intra_op_threads=1)
+    pool = (
+        ProcessPoolExecutor(job.workers, initializer=_start_worker, initargs=(str(job.manifest),))
+        if job.workers > 1
+        else None
+    )
+    pending: deque[tuple[int, Future[list[Row]]]] = deque()
+    try:
+        for index, rows in chunks:
+            for row in rows:
+                columns.update(dict.fromkeys(key for key in row if key not in SCORE_COLUMNS))
+            if index < resumed and _chunk_path(job.work_folder, index).is_file():
+                bar.update(len(rows))  # scored before the interruption
+                continue
+            if pool is None:
+                assert model is not None
+                record(index, score_rows(model, rows, job.text_column, settings))
+                continue
+            pending.append((index, pool.submit(_score_in_worker, rows, job.text_column)))
+            while len(pending) >= 2 * job.workers:  # bounded: memory stays flat for any input
+                record(*_done(pending.popleft()))
+        while pending:
+            record(*_done(pending.popleft()))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        bar.close()
+    errors = _assemble(job, [*columns, *SCORE_COLUMNS])
+    shutil.rmtree(job.work_folder)
+    seconds = time.perf_counter() - started
+    return {
+        "output": str(job.output),
+        "rows": total,
+        "errors": errors,
+        "chunks_resumed": min(resumed, -(-total // job.chunk_size)),
+        "seconds": round(seconds, 2),
+        "tweets_per_second": round(total / seconds, 1) if seconds else None,
+    }
+
+
+def _done(item: tuple[int, Future[list[Row]]]) -> tuple[int, list[Row]]:
+    index, future = item
+    return index, future.result()
