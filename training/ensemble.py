@@ -15,9 +15,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
-import pandas as pd
 from mlflow.entities import Run
-from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import f1_score, log_loss
 
@@ -139,13 +137,3 @@ def fit_ensemble(split: Split, variant: str, labels: list[str], params: dict[str
         search=[{"weights": str(weights)}],
         training_seconds=time.perf_counter() - started,
     )
-
-
-class ServedEnsemble(PythonModel):
-    """The registered form of an ensemble: its exported files, served by the serving package."""
-
-    def load_context(self, context: Any) -> None:
-        self.model = SentimentModel.load(Path(context.artifacts["ensemble"]) / "model.json")
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> list[str]:
-        return [prediction.label for prediction in self.model.predict(model_input["text"].tolist())]

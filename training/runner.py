@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 
 import mlflow
-import mlflow.onnx
 import mlflow.pyfunc
 import numpy as np
-import onnx
 import pandas as pd
 
 from tweet_sentiment.labels import LABELS
@@ -111,28 +109,50 @@ def _log_bytes(content: bytes, artifact_path: str) -> None:
         mlflow.log_artifact(str(path), str(Path(artifact_path).parent))
 
 
+# What the registered pyfunc needs at load: the serving package's own requirements for scoring.
+SERVED_REQUIREMENTS = [
+    line.split("#")[0].strip()
+    for line in (Path(__file__).resolve().parent.parent / "requirements.txt").read_text().splitlines()
+    if line.split("==")[0] in ("onnxruntime", "numpy", "nltk", "simplemma", "tokenizers", "emoji", "py3langid")
+]
+
+
+def served_signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from tweet_sentiment.scoring import SCORE_COLUMNS
+
+    numbers = {column for column in SCORE_COLUMNS if column.startswith("score_")}
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "text")]),
+        # A row that cannot be scored has an error and no label, scores or language.
+        outputs=Schema(
+            [
+                ColSpec(
+                    "double" if column in numbers else "string", column, required=column in ("model_version", "error")
+                )
+                for column in SCORE_COLUMNS
+            ]
+        ),
+    )
+
+
 def register(candidate: Candidate, exported: Exported) -> None:
-    """The candidate's native model (when it has one) and its ONNX graph as a new registered version; an
-    ensemble, which has no graph of its own, as a pyfunc over its exported files."""
+    """The candidate's native model (when it has one), then a new registered version: a pyfunc that takes raw
+    tweets and answers through the serving package on the exported files (training/served_model.py)."""
+    import tweet_sentiment
+
     if candidate.log_native:
         candidate.log_native()
-    if candidate.onnx is None:
-        from .ensemble import ServedEnsemble
-
-        mlflow.pyfunc.log_model(
-            name="model",
-            python_model=ServedEnsemble(),
-            artifacts={"ensemble": str(exported.folder)},
-            registered_model_name=tracking.MODEL_NAME,
-            pip_requirements=["onnxruntime"],
-        )
-        return
-    mlflow.onnx.log_model(
-        onnx.load_from_string(candidate.onnx),
+    mlflow.pyfunc.log_model(
         name="model",
+        python_model=str(Path(__file__).with_name("served_model.py")),
+        artifacts={"model": str(exported.folder)},
+        code_paths=[str(Path(tweet_sentiment.__file__).parent)],
         registered_model_name=tracking.MODEL_NAME,
-        save_as_external_data=False,
-        pip_requirements=["onnxruntime"],
+        pip_requirements=SERVED_REQUIREMENTS,
+        signature=served_signature(),
     )
 
 

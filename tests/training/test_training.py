@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -407,3 +408,44 @@ def test_a_quick_run_never_touches_the_shipped_champion_or_report(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["quick"]  # no models/, reports/ or mlruns/ here
     assert (tmp_path / "quick" / "models" / "champion.json").is_file()
     assert "**A quick smoke run**" in (tmp_path / "quick" / "reports" / "comparison.md").read_text()
+
+
+def test_the_champion_is_a_pyfunc_of_raw_tweets_for_mlflow_serve_and_spark(session, tmp_path):
+    import pandas as pd
+
+    from tests.conftest import free_port
+
+    summary, folder = session
+    tweets = ["@united lost my bag again, worst airline ever", "", "@AirParadis vol annulé sans explication"]
+    registered = mlflow.pyfunc.load_model(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    answers = registered.predict(pd.DataFrame({"text": tweets}))
+    served = SentimentModel.load(folder / "models" / "champion.json").predict([tweets[0], tweets[2]])
+    assert answers["label"].tolist()[::2] == [prediction.label for prediction in served]
+    assert answers["score_negative"][0] == served[0].scores["negative"] and answers["language"][2] == "fr"
+    assert answers["error"][1] == "column 'text' must not be empty" and pd.isna(answers["label"][1])
+    # `mlflow models serve` on the registered version, real HTTP on 127.0.0.1.
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{tracking.MODEL_NAME}@champion",
+         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                answer = httpx.post(
+                    f"http://127.0.0.1:{port}/invocations", json={"dataframe_records": [{"text": tweets[0]}]}
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "mlflow models serve did not start"
+                time.sleep(1)
+        assert answer.status_code == 200
+        assert answer.json()["predictions"][0]["label"] == served[0].label
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
