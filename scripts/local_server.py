@@ -4,8 +4,8 @@ request reaches the very function object that Azure runs, as a `func.HttpRequest
 
     python scripts/local_server.py [--host 127.0.0.1] [--port 7071] [--azurite]
 
-With --azurite it also starts Azurite's table service (npm `azurite`, installed by `npm ci`) on 127.0.0.1:10002
-for the feedback table, unless one already listens there. Function keys are not checked, exactly as under
+With --azurite it also starts its own Azurite table service (npm `azurite`) on a free port of 127.0.0.1
+for the feedback table and prints the page's URL. Function keys are not checked, exactly as under
 Core Tools.
 """
 
@@ -172,6 +172,12 @@ def development_signing_key(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -247,9 +253,12 @@ def main() -> None:
     if args.azurite:
         from tweet_sentiment.feedback import azurite_connection_string
 
-        if not _listening(10002):
-            azurite = start_azurite(10002, APP_ROOT / ".azurite")
-        os.environ.setdefault("FEEDBACK_STORAGE_CONNECTION_STRING", azurite_connection_string())
+        # Its own Azurite on a free port: never another process's emulator, whose store would get the feedback.
+        azurite_port = _free_port()
+        azurite = start_azurite(azurite_port, APP_ROOT / ".azurite")
+        os.environ["FEEDBACK_STORAGE_CONNECTION_STRING"] = azurite_connection_string(port=azurite_port)
+        print(f"Azurite (the feedback table) on 127.0.0.1:{azurite_port}, its data in .azurite/", flush=True)
+    print(f"Serving on http://{args.host}:{args.port}: the page is http://{args.host}:{args.port}/api/ui", flush=True)
     try:
         import function_app
 
