@@ -32,6 +32,7 @@ from tweet_sentiment.service import (
     BadRequest,
     ModelHolder,
     check_content_length,
+    check_json_content_type,
     parse_feedback,
     parse_predict,
     prediction_signer,
@@ -92,6 +93,7 @@ def _tweet_for_telemetry(text: str) -> str | None:
 
 def _body(req: func.HttpRequest) -> bytes:
     check_content_length(req.headers, settings)
+    check_json_content_type(req.headers)
     return req.get_body()
 
 
@@ -246,7 +248,8 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         model = model_holder.get()
     except ModelError as error:
         logger.error("health: model unavailable: %s", error)
-        return _json({"status": "unavailable", "error": MODEL_UNAVAILABLE}, 503)
+        retry = {"Retry-After": str(int(settings.model_retry_seconds))}
+        return _json({"status": "unavailable", "error": MODEL_UNAVAILABLE}, 503, retry)
     manifest = model.manifest
     return _json(
         {

@@ -153,7 +153,8 @@ def post(function, payload, raw: bytes | None = None, headers: dict[str, str] | 
     import azure.functions as func
 
     body = raw if raw is not None else json.dumps(payload).encode()
-    return function(func.HttpRequest(method="POST", url="/api/x", body=body, headers=headers or {}))
+    headers = {"Content-Type": "application/json"} if headers is None else headers
+    return function(func.HttpRequest(method="POST", url="/api/x", body=body, headers=headers))
 
 
 def predict_in_process(http_functions, tweet: str) -> dict:

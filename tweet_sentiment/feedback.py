@@ -36,6 +36,9 @@ class FeedbackConflict(ValueError):
 
 # What makes two feedbacks for one prediction the same: a client retry sends exactly these again.
 CONTENT_FIELDS = ("text", "predicted_label", "correct", "expected_label")
+# How long a feedback waits for a free write slot before 503: long enough for healthy storage's writes (tens of
+# milliseconds each) to drain a burst, short enough that a frozen account cannot hold request threads for long.
+SLOT_WAIT_SECONDS = 1.0
 
 
 class FeedbackStore:
@@ -116,7 +119,7 @@ class FeedbackStore:
             "received_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             **{key: value for key, value in entity.items() if value is not None},
         }
-        if not self._slots.acquire(timeout=0.1):
+        if not self._slots.acquire(timeout=SLOT_WAIT_SECONDS):
             raise FeedbackUnavailable("feedback storage is busy: too many writes are waiting for it")
         try:
             return self._create_once(record)

@@ -93,6 +93,7 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
     key_required: list[dict[str, list[str]]] = [{"functionKey": []}, {"functionKeyQuery": []}]
     bad = _error("invalid request: the error says what to correct")
     too_large = _error(f"request body over {settings.max_request_bytes} bytes")
+    not_json = _error("the body is not sent as application/json (UTF-8)")
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
@@ -164,6 +165,7 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
                             },
                         },
                         "400": bad,
+                        "415": not_json,
                         "413": _error(
                             f"request body over {settings.max_request_bytes} bytes, or a batch "
                             f"over {settings.max_batch_chars} characters"
@@ -200,6 +202,7 @@ def document(settings: Settings, labels: list[str]) -> dict[str, Any]:
                     "responses": {
                         "202": _json("FeedbackAccepted", "stored (or already stored: a retry is safe)"),
                         "400": bad,
+                        "415": not_json,
                         "413": too_large,
                         "403": _error(
                             "the token does not prove this feedback: forged, expired, or another tweet, "

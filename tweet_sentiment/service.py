@@ -78,11 +78,22 @@ def check_content_length(headers: Mapping[str, str], settings: Settings) -> None
         raise BadRequest(f"request body is {declared} bytes; the limit is {settings.max_request_bytes}", 413)
 
 
+def check_json_content_type(headers: Mapping[str, str]) -> None:
+    """JSON bodies only: a cross-site HTML form (text/plain, form-encoded, multipart) cannot send one, so a
+    signed-in person's browser cannot be made to post to the staff routes from another site."""
+    declared = headers.get("content-type") or headers.get("Content-Type") or ""
+    media_type, _, parameters = declared.partition(";")
+    charset = parameters.strip().lower().removeprefix("charset=").strip('"')
+    if media_type.strip().lower() != "application/json" or charset not in ("", "utf-8"):
+        raise BadRequest("send the body as JSON with the header Content-Type: application/json", 415)
+
+
 def parse_json_object(body: bytes, settings: Settings, allowed: set[str]) -> dict[str, Any]:
     if len(body) > settings.max_request_bytes:
         raise BadRequest(f"request body is {len(body)} bytes; the limit is {settings.max_request_bytes}", 413)
     try:
-        payload = json.loads(body)
+        # Decoded as UTF-8 first: json.loads(bytes) would also take UTF-16 and UTF-32.
+        payload = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep, integers of 4,301+ digits
         raise BadRequest("request body must be a JSON object") from None
     if not isinstance(payload, dict):

@@ -21,7 +21,9 @@ def send(feedback_function, **payload) -> None:
     prediction_id = str(uuid.uuid4())
     token = function_app.signer.sign(prediction_id, payload["predicted_label"], "7", payload["text"])
     body = json.dumps({"prediction_id": prediction_id, "prediction_token": token, **payload}).encode()
-    response = feedback_function(func.HttpRequest(method="POST", url="/api/feedback", body=body, headers={}))
+    response = feedback_function(
+        func.HttpRequest(method="POST", url="/api/feedback", body=body, headers={"Content-Type": "application/json"})
+    )
     assert response.status_code == 202
 
 

@@ -144,6 +144,7 @@ def test_missing_model_is_reported_not_crashed(http_functions, broken_model, cap
     assert health.status_code == 503
     assert "model unavailable" in body_of(health)["error"]
     assert "/" not in body_of(health)["error"]  # no path for anonymous callers: the log has them
+    assert health.headers["Retry-After"] == "30"  # every 503 says when to come back
     assert "not found: export a model" in caplog.text
     predicted = post(http_functions["predict"], {"text": NEGATIVE_TWEET})
     assert predicted.status_code == 503

@@ -92,7 +92,10 @@ def test_a_batch_over_the_character_budget_is_refused_whole(http_functions):
 
 def test_declared_oversized_body_is_refused_before_reading(http_functions):
     request = func.HttpRequest(
-        method="POST", url="/api/predict", body=b'{"text": "ok"}', headers={"Content-Length": "500000000"}
+        method="POST",
+        url="/api/predict",
+        body=b'{"text": "ok"}',
+        headers={"Content-Length": "500000000", "Content-Type": "application/json"},
     )
     response = http_functions["predict"](request)
     assert response.status_code == 413 and "500000000 bytes" in body_of(response)["error"]
@@ -162,3 +165,29 @@ def test_bodies_the_parser_cannot_take_are_400(http_functions, body):
 
 
 # --- Damaged model files ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+     "application/json; charset=utf-16", "text/json"],
+)  # fmt: skip
+@pytest.mark.parametrize("route", ["predict", "feedback", "staff_predict", "staff_feedback"])
+def test_only_json_bodies_are_read_which_a_cross_site_form_cannot_send(http_functions, route, content_type):
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = post(http_functions[route], {"text": "@united late again"}, headers=headers)
+    assert response.status_code == 415
+    assert body_of(response) == {"error": "send the body as JSON with the header Content-Type: application/json"}
+
+
+def test_json_with_a_charset_is_json(http_functions):
+    for declared in ("application/json; charset=utf-8", 'Application/JSON;charset="UTF-8"'):
+        response = post(http_functions["predict"], {"text": "@united late again"}, headers={"Content-Type": declared})
+        assert response.status_code == 200, declared
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_body_that_is_not_utf8_is_refused_whatever_json_could_guess(http_functions, encoding):
+    raw = json.dumps({"text": "@united late again"}).encode(encoding)
+    response = post(http_functions["predict"], None, raw=raw)
+    assert response.status_code == 400 and body_of(response) == {"error": "request body must be a JSON object"}
