@@ -142,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         quick = getattr(args, "quick", False)
         args.store = args.store or (QUICK_DIR / DEFAULT_STORE if quick else DEFAULT_STORE)
         args.models_dir = args.models_dir or (QUICK_DIR / DEFAULT_MODELS_DIR if quick else DEFAULT_MODELS_DIR)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    # The project's progress at INFO; libraries' warnings only (ONNX Runtime's quantiser logs each tensor at
+    # INFO on the root logger). Logs go to stderr, the command's JSON answer to stdout.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for project in ("training", "tweet_sentiment"):
+        logging.getLogger(project).setLevel(logging.INFO)
     try:
         if args.command == "train":
             data = DataOptions(

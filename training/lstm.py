@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import importlib.util
 import json
+import logging
 import os
 import tempfile
 import time
@@ -21,6 +22,8 @@ from tweet_sentiment.text import TextConfig, tokens
 
 from .candidate import Candidate
 from .data import DataError, Split
+
+logger = logging.getLogger(__name__)
 
 # Embeddings know inflected words and function words: no stemming, no stopword removal.
 LSTM_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
@@ -142,9 +145,20 @@ def fit_bilstm(
         epochs=params["epochs"],
         validation_data=(encode(split.validation["text"]), targets(split.validation)),
         callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=params["patience"], restore_best_weights=True)
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=params["patience"], restore_best_weights=True),
+            # One log line per epoch on stderr: Keras' own lines go to stdout, where the run's JSON summary goes.
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: logger.info(
+                    "%s-%s epoch %d: loss %.4f, validation loss %.4f",
+                    family,
+                    variant,
+                    epoch + 1,
+                    logs["loss"],
+                    logs["val_loss"],
+                )
+            ),
         ],
-        verbose=2,
+        verbose=0,
     )
     training_seconds = time.perf_counter() - started
 

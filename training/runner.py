@@ -138,14 +138,17 @@ def served_signature():
     )
 
 
-def register(candidate: Candidate, exported: Exported) -> None:
+def register(candidate: Candidate, exported: Exported, description: str) -> None:
     """The candidate's native model (when it has one), then a new registered version: a pyfunc that takes raw
-    tweets and answers through the serving package on the exported files (training/served_model.py)."""
+    tweets and answers through the serving package on the exported files (training/served_model.py), named in
+    the registry by its family, variant and figures."""
+    from mlflow.tracking import MlflowClient
+
     import tweet_sentiment
 
     if candidate.log_native:
         candidate.log_native()
-    mlflow.pyfunc.log_model(
+    info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(Path(__file__).with_name("served_model.py")),
         artifacts={"model": str(exported.folder)},
@@ -154,6 +157,10 @@ def register(candidate: Candidate, exported: Exported) -> None:
         pip_requirements=SERVED_REQUIREMENTS,
         signature=served_signature(),
     )
+    client, version = MlflowClient(), str(info.registered_model_version)
+    client.update_model_version(tracking.MODEL_NAME, version, description=description)
+    for key, value in {"model": candidate.name, "family": candidate.family, "variant": candidate.variant}.items():
+        client.set_model_version_tag(tracking.MODEL_NAME, version, key, value)
 
 
 def run_candidate(
@@ -200,16 +207,14 @@ def run_candidate(
                 "parity.min_agreement": candidate.parity_min_agreement,
             }
         )
-        register(candidate, exported)
-        logger.info(
-            "%s: validation macro-F1 %.4f, accuracy %.4f, p50 %.2f ms (%.2fx the reference), %.1f MB",
-            candidate.name,
-            figures["macro_f1"],
-            figures["accuracy"],
-            latency["latency_single_ms_p50"],
-            latency["latency_single_p50_ratio"],
-            size_mb,
+        summary = (
+            f"{candidate.name}: validation macro-F1 {figures['macro_f1']:.4f}, accuracy {figures['accuracy']:.4f}, "
+            f"one tweet {latency['latency_single_p50_ratio']:.2f}x the reference "
+            f"({latency['latency_single_ms_p50']:.2f} ms p50 on {machine()['machine.cpu']}), {size_mb:.1f} MB; "
+            + ("within the serving budget" if not misses else f"outside the budget: {'; '.join(misses)}")
         )
+        register(candidate, exported, summary)
+        logger.info("%s", summary)
         return run.info.run_id
 
 
