@@ -98,7 +98,12 @@ def _timed(model: SentimentModel, texts: list[str]) -> float:
 def time_against_reference(model: SentimentModel, texts: list[str], samples: int) -> dict[str, float]:
     """What the service would see (ONNX Runtime with the shared preprocessing, one thread), the candidate and
     the reference alternately on the same tweets: milliseconds of both and their ratios."""
-    reference = reference_model()
+    return time_against(model, reference_model(), texts, samples)
+
+
+def time_against(model: SentimentModel, reference: SentimentModel, texts: list[str], samples: int) -> dict[str, float]:
+    """Two served models timed alternately, tweet by tweet, then on batches of 64 (`reference_*` figures are the
+    second's)."""
     timings = {"candidate": _Timings(), "reference": _Timings()}
     pair = (("candidate", model), ("reference", reference))
     for step, text in enumerate((texts * (samples // max(len(texts), 1) + 1))[:samples]):
