@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import mlflow
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
@@ -144,6 +145,7 @@ def build(store: Path, out_dir: Path | None = None) -> Path:
             + " | ".join(_cell(run, metric, template, header) for header, metric, template in COLUMNS)
             + " |"
         )
+    lines += ["", _ties(champion_run, runs)]
     test = champion_run.data.metrics
     lines += [
         "",
@@ -175,7 +177,13 @@ def build(store: Path, out_dir: Path | None = None) -> Path:
         lines += ["## Not exported", ""] + [f"- {name}: {error}" for name, error in errors] + [""]
     report_path = out_dir / "comparison.md"
     report_path.write_text("\n".join(lines), encoding="utf-8")
-    _charts(runs, champion_run.info.run_id, out_dir, float(params.get("budget.latency_ratio", 1.1)))
+    _charts(
+        runs,
+        champion_run.info.run_id,
+        out_dir,
+        float(params.get("budget.latency_ratio", 1.1)),
+        float(params.get("budget.size_mb", 30)),
+    )
     return report_path
 
 
@@ -206,6 +214,26 @@ def pareto_frontier(runs: list[Run]) -> set[str]:
     return frontier
 
 
+def _ties(champion_run: Run, runs: list[Run]) -> str:
+    """The models whose validation macro-F1 lies inside the champion's 95% interval: a tie on this validation
+    set (the champion is chosen among them by the budget and then by speed, not by a measurable difference)."""
+    metrics = champion_run.data.metrics
+    low, high = metrics.get("val_macro_f1_ci95_low"), metrics.get("val_macro_f1_ci95_high")
+    if low is None or high is None:
+        return "The champion's validation interval was not logged: ties cannot be called."
+    tied = [
+        f"{run.info.run_name} ({run.data.metrics['val_macro_f1']:.4f})"
+        for run in runs
+        if run.info.run_id != champion_run.info.run_id and low <= run.data.metrics["val_macro_f1"] <= high
+    ]
+    interval = f"{low:.3f}–{high:.3f}"
+    if not tied:
+        return f"No other model's validation macro-F1 lies inside the champion's 95% interval ({interval})."
+    return f"Ties: inside the champion's 95% interval ({interval}), not measurably different on validation: " + (
+        ", ".join(tied) + "."
+    )
+
+
 def _known_failures(run_id: str) -> list[str]:
     """The champion's answers to the documented hard cases (training/behaviour.py)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -227,7 +255,7 @@ def _known_failures(run_id: str) -> list[str]:
     return [*lines, ""]
 
 
-def _charts(runs: list, champion_id: str, out_dir: Path, budget_ratio: float) -> None:
+def _charts(runs: list, champion_id: str, out_dir: Path, budget_ratio: float, budget_size_mb: float) -> None:
     families = sorted({run.data.tags.get("family", "?") for run in runs})
     colours = {family: plt.get_cmap("tab10")(index) for index, family in enumerate(families)}
     ordered = sorted(runs, key=lambda run: run.data.metrics["val_macro_f1"])
@@ -252,28 +280,30 @@ def _charts(runs: list, champion_id: str, out_dir: Path, budget_ratio: float) ->
     plt.close(figure)
 
     timed = [run for run in runs if LATENCY in run.data.metrics]
-    figure, axis = plt.subplots(figsize=(8, 5))
-    for run in timed:
-        family = run.data.tags.get("family", "?")
-        axis.scatter(
-            run.data.metrics[LATENCY],
-            run.data.metrics["val_macro_f1"],
-            color=colours[family],
-            s=80 if run.info.run_id == champion_id else 30,
-            edgecolors="black" if run.info.run_id == champion_id else "none",
-        )
-        axis.annotate(
-            run.info.run_name,
-            (run.data.metrics[LATENCY], run.data.metrics["val_macro_f1"]),
-            fontsize=7,
-            xytext=(4, 2),
-            textcoords="offset points",
-        )
-    axis.axvline(budget_ratio, color="grey", linestyle="--", label=f"budget {budget_ratio:g}x the reference")
-    axis.set_xscale("log")
-    axis.set_xlabel("single-tweet p50 latency / reference graph's, same run (ONNX Runtime, 1 thread, log scale)")
-    axis.set_ylabel("validation macro-F1")
-    axis.set_title("Latency against macro-F1")
-    axis.legend()
+    figure, (latency_axis, size_axis) = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
+    panels = (
+        (latency_axis, LATENCY, budget_ratio, f"budget {budget_ratio:g}x the reference",
+         "one tweet's p50 / the reference graph's, same run (log scale)"),
+        (size_axis, "onnx_size_mb", budget_size_mb, f"budget {budget_size_mb:g} MB", "model files, MB (log scale)"),
+    )  # fmt: skip
+    for axis, metric, budget, budget_label, label in panels:
+        for index, run in enumerate(sorted(timed, key=lambda run: run.data.metrics["val_macro_f1"])):
+            family = run.data.tags.get("family", "?")
+            champion = run.info.run_id == champion_id
+            point = (run.data.metrics[metric], run.data.metrics["val_macro_f1"])
+            axis.scatter(
+                *point, color=colours[family], s=90 if champion else 30, edgecolors="black" if champion else "none"
+            )
+            # Alternate sides so that names of close models do not overlap.
+            axis.annotate(run.info.run_name, point, fontsize=7, textcoords="offset points",
+                          xytext=(5, 3) if index % 2 else (-5, -9), ha="left" if index % 2 else "right")  # fmt: skip
+        axis.axvline(budget, color="grey", linestyle="--", label=budget_label)
+        axis.set_xscale("log")
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_xlabel(label)
+        axis.legend(loc="lower right")
+    latency_axis.set_ylabel("validation macro-F1")
+    figure.suptitle("Macro-F1 against latency and size; the champion is circled (ONNX Runtime, 1 thread)")
     figure.savefig(out_dir / "latency_vs_macro_f1.png", dpi=110, bbox_inches="tight")
     plt.close(figure)
