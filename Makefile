@@ -48,6 +48,11 @@ node_modules/.dev: package.json package-lock.json
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(notdir $@) >/dev/null; \
 	else echo "install the Debian package $(notdir $@) (sudo apt-get install $(notdir $@))" >&2; exit 1; fi
 
+# Java for Spark (the pyfunc's spark_udf test): Debian's headless JRE.
+/usr/bin/java:
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	else echo "install Java 17 (sudo apt-get install openjdk-17-jre-headless)" >&2; exit 1; fi
+
 serve: $(VENV)/.serve node_modules/.bin/azurite-table
 	$(BIN)/python scripts/local_server.py --port $(PORT) --azurite
 
@@ -56,7 +61,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(VENV)/.train $(VENV)/.dev node_modules/.dev $(CHROMIUM) lint
+test: $(VENV)/.train $(VENV)/.dev node_modules/.dev $(CHROMIUM) /usr/bin/java lint
 	$(BIN)/python -m pytest
 
 # The unit tier only (tests/unit): no services, no training stack; under a minute.

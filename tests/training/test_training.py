@@ -449,3 +449,38 @@ def test_the_champion_is_a_pyfunc_of_raw_tweets_for_mlflow_serve_and_spark(sessi
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_spark_scores_a_folder_with_the_registered_champion_as_the_service_does(session, tmp_path):
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import SparkSession
+
+    from scripts.spark_score import score_folder
+
+    summary, folder = session
+    rows = list(csv.DictReader((ROOT / "tests/data/airline_tweets.csv").open(encoding="utf-8")))[:40]
+    rows = [{"id": index, **row} for index, row in enumerate(rows)] + [{"id": 40, "text": " ", "sentiment": "?"}]
+    (tmp_path / "in").mkdir()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Spark's Python workers: this environment
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in" / "part-0.parquet")
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    try:
+        score_folder(spark, f"models:/{tracking.MODEL_NAME}@champion", str(tmp_path / "in"), str(tmp_path / "out"))
+    finally:
+        spark.stop()
+    scored = sorted(pq.read_table(tmp_path / "out").to_pylist(), key=lambda row: row["id"])
+    assert [row["id"] for row in scored] == list(range(41))  # no row lost, none twice
+    served = SentimentModel.load(folder / "models" / "champion.json").predict([row["text"] for row in rows[:40]])
+    assert [row["label"] for row in scored[:40]] == [prediction.label for prediction in served]
+    assert [row["score_positive"] for row in scored[:40]] == [prediction.scores["positive"] for prediction in served]
+    assert scored[40]["label"] is None and scored[40]["error"] == "column 'text' must not be empty"
+    assert {row["sentiment"] for row in scored[:40]} <= {"negative", "neutral", "positive"}  # input columns kept
