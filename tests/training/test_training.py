@@ -425,7 +425,11 @@ def test_the_champion_is_a_pyfunc_of_raw_tweets_for_mlflow_serve_and_spark(sessi
     assert answers["error"][1] == "column 'text' must not be empty" and pd.isna(answers["label"][1])
     # `mlflow models serve` on the registered version, real HTTP on 127.0.0.1.
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # it runs `uvicorn`
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{tracking.MODEL_NAME}@champion",
          "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
