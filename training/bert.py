@@ -61,8 +61,10 @@ def classifier(checkpoint: Path, labels: int):
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as transformers_logging
 
-    # Its load report lists the new classification layer as MISSING, which is the point of fine-tuning.
+    # Its load report lists the new classification layer as MISSING, which is the point of fine-tuning; its
+    # weight-loading progress bar says nothing either.
     transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
     return AutoModelForSequenceClassification.from_pretrained(
         str(checkpoint), num_labels=labels, attn_implementation="eager"
     )
