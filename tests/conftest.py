@@ -110,6 +110,14 @@ def azurite(tmp_path_factory):
     stop_azurite(process)
 
 
+@pytest.fixture(scope="module")
+def server(azurite):
+    """The local server for one test module, feedback stored in the session's Azurite."""
+    running = LocalServer()
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="session")
 def indexed_functions():
     """The app's functions as the Functions host indexes them (once: azure-functions refuses a second

@@ -13,13 +13,6 @@ import pytest
 from tests.conftest import NEGATIVE_TWEET, LocalServer, feedback_on, free_port
 
 
-@pytest.fixture(scope="module")
-def server(azurite):
-    running = LocalServer()
-    yield running
-    running.stop()
-
-
 def test_readme_curl_example_answers_negative(server):
     body = f'{{"text":"{NEGATIVE_TWEET}"}}'
     response = httpx.post(f"{server.url}/api/predict", content=body, headers={"Content-Type": "application/json"})

@@ -9,9 +9,8 @@ import sys
 
 import azure.functions as func
 import httpx
-import pytest
 
-from tests.conftest import LocalServer, body_of
+from tests.conftest import body_of
 
 
 def test_document_lists_exactly_the_app_routes(http_functions, indexed_functions):
@@ -32,13 +31,6 @@ def test_document_lists_exactly_the_app_routes(http_functions, indexed_functions
     limits = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
     assert limits[0]["properties"]["text"]["maxLength"] == function_app.settings.max_tweet_chars
     assert limits[1]["properties"]["texts"]["maxItems"] == function_app.settings.max_batch
-
-
-@pytest.fixture(scope="module")
-def server(azurite):
-    running = LocalServer()
-    yield running
-    running.stop()
 
 
 def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(server, tmp_path):

@@ -8,9 +8,7 @@ import re
 import shlex
 import subprocess
 
-import pytest
-
-from tests.conftest import ROOT, LocalServer
+from tests.conftest import ROOT
 
 
 def readme_examples() -> list[tuple[str, int, str]]:
@@ -31,13 +29,6 @@ def readme_examples() -> list[tuple[str, int, str]]:
         elif command and not line.startswith("#"):
             command += " " + line.strip()
     return examples
-
-
-@pytest.fixture(scope="module")
-def server(azurite):
-    running = LocalServer()
-    yield running
-    running.stop()
 
 
 def test_every_readme_example_answers_as_documented(server):

@@ -21,13 +21,6 @@ SCREENSHOTS = ROOT / ".artifacts"
 TWEET = f"@united lost my bag again, worst airline ever #{random.randrange(10**8)}"
 
 
-@pytest.fixture(scope="module")
-def server(azurite):
-    running = LocalServer()
-    yield running
-    running.stop()
-
-
 @pytest.fixture()
 def page():
     with sync_playwright() as playwright:
