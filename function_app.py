@@ -10,6 +10,9 @@ GET  /api/ui            -> the "Tweet Sentiment Prediction" page
 GET  /api/openapi.json  -> OpenAPI 3 description of the above
 POST /api/staff/predict, /api/staff/feedback  the same, for the page: staff signed in with Entra ID in Azure
 predict and feedback need a function key in Azure; the staff routes need sign-in; the others are anonymous.
+
+Archives: a CSV or JSON Lines file dropped in the container tweets-in is scored into tweets-out by the
+queue-triggered functions at the end (tweet_sentiment/archive.py describes the steps).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 import azure.functions as func
 
-from tweet_sentiment import openapi, telemetry
+from tweet_sentiment import archive, openapi, telemetry
 from tweet_sentiment.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from tweet_sentiment.manifest import ModelError
 from tweet_sentiment.security import JSON_HEADERS, page_headers
@@ -274,3 +277,41 @@ def ui(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     return _json(openapi.document(settings, _labels()))
+
+
+# Archives in Blob storage: one step per queue, each message a small unit of work (see tweet_sentiment/archive.py).
+_archive_storage: archive.Storage | None = None
+
+
+def _archive() -> archive.Storage:
+    global _archive_storage
+    if _archive_storage is None:
+        _archive_storage = archive.Storage.from_settings(settings)
+    return _archive_storage
+
+
+def _message(message: func.QueueMessage) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(message.get_body())
+    return body
+
+
+@app.queue_trigger(arg_name="message", queue_name=archive.FILES_QUEUE, connection=archive.CONNECTION)
+def archive_file(message: func.QueueMessage) -> None:
+    archive.plan(_archive(), _message(message), settings)
+
+
+@app.queue_trigger(arg_name="message", queue_name=archive.CHUNKS_QUEUE, connection=archive.CONNECTION)
+def archive_chunk(message: func.QueueMessage) -> None:
+    archive.score_chunk(_archive(), _message(message), model_holder.get, settings)
+
+
+@app.queue_trigger(
+    arg_name="message", queue_name=archive.CHUNKS_QUEUE + archive.POISON_SUFFIX, connection=archive.CONNECTION
+)
+def archive_chunk_failed(message: func.QueueMessage) -> None:
+    archive.chunk_failed(_archive(), _message(message))
+
+
+@app.queue_trigger(arg_name="message", queue_name=archive.ASSEMBLY_QUEUE, connection=archive.CONNECTION)
+def archive_assemble(message: func.QueueMessage) -> None:
+    archive.assemble(_archive(), _message(message))

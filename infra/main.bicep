@@ -124,6 +124,15 @@ resource feedback 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-0
   name: feedbackTable
 }
 
+// Archives dropped in tweets-in, scored into tweets-out: containers, queues and the Event Grid subscription.
+module archive 'modules/archive.bicep' = {
+  name: 'archive'
+  params: {
+    storageName: storage.name
+    location: location
+  }
+}
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: vaultName
   location: location
@@ -206,6 +215,10 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'MAX_BATCH_TWEETS', value: '64' }
         { name: 'MAX_BATCH_CHARS', value: '16000' }
         { name: 'MAX_REQUEST_BYTES', value: '65536' }
+        // The archive job (modules/archive.bicep) on the same account, through the managed identity.
+        { name: 'ArchiveStorage__blobServiceUri', value: storage.properties.primaryEndpoints.blob }
+        { name: 'ArchiveStorage__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
+        { name: 'ARCHIVE_CHUNK_TWEETS', value: '5000' }
       ], registrySettings)
     }
   }

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import azure.functions as func
 import uvicorn
@@ -37,6 +38,8 @@ from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 APP_ROOT = Path(__file__).resolve().parent.parent
+if not __package__:  # run as a script: the project root on the path, for scripts.local_queues
+    sys.path.insert(0, str(APP_ROOT))
 
 logger = logging.getLogger("local_server")
 
@@ -99,12 +102,12 @@ def _endpoint(user_function, body_limit: int, read_seconds: float):
     return endpoint
 
 
-def build(app: func.FunctionApp, body_limit: int, read_seconds: float = READ_SECONDS) -> Starlette:
-    """A Starlette app with one route per HTTP-triggered function of `app`; bodies are read up to
-    `body_limit` + 1 bytes."""
+def build(functions: list[Any], body_limit: int, read_seconds: float = READ_SECONDS) -> Starlette:
+    """A Starlette app with one route per HTTP-triggered function of the app (`app.get_functions()`: called
+    once, azure-functions refuses a second indexing of one app); bodies are read up to `body_limit` + 1 bytes."""
     prefix = route_prefix().strip("/")
     routes = []
-    for function in app.get_functions():  # call once: azure-functions refuses a second indexing of one app
+    for function in functions:
         trigger = function.get_trigger()
         if not isinstance(trigger, HttpTrigger):
             continue
@@ -183,20 +186,28 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_azurite(port: int, location: Path, options: tuple[str, ...] = ()) -> subprocess.Popen:
-    """Azurite's table service on 127.0.0.1:`port`, storing its data in `location`, with extra command-line
-    `options` (HTTPS and OAuth, say); waits until it listens."""
-    binary = APP_ROOT / "node_modules" / ".bin" / "azurite-table"
+def start_azurite(
+    port: int,
+    location: Path,
+    options: tuple[str, ...] = (),
+    blob_port: int | None = None,
+    queue_port: int | None = None,
+) -> subprocess.Popen:
+    """Azurite's table service on 127.0.0.1:`port` (and its blob and queue services on theirs, when given),
+    storing its data in `location`, with extra command-line `options` (HTTPS and OAuth, say); waits until
+    every service listens."""
+    every = blob_port is not None and queue_port is not None
+    binary = APP_ROOT / "node_modules" / ".bin" / ("azurite" if every else "azurite-table")
     if not binary.exists():
         raise SystemExit(f"{binary} not found: run `npm ci` in {APP_ROOT} (make serve and make test do)")
     location.mkdir(parents=True, exist_ok=True)
+    services = {"table": port, **({"blob": blob_port, "queue": queue_port} if every else {})}
+    addresses = [f"--{service}{part}" for service in services for part in ("Host", "Port")]
+    values = [value for number in services.values() for value in ("127.0.0.1", str(number))]
     process = subprocess.Popen(
         [
             str(binary),
-            "--tableHost",
-            "127.0.0.1",
-            "--tablePort",
-            str(port),
+            *(item for pair in zip(addresses, values, strict=True) for item in pair),
             "--location",
             str(location),
             "--silent",
@@ -208,7 +219,7 @@ def start_azurite(port: int, location: Path, options: tuple[str, ...] = ()) -> s
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
-    while not _listening(port):
+    while not all(_listening(number) for number in services.values()):  # type: ignore[arg-type]
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             reason = process.stderr.read().decode()[-500:] if process.stderr else ""
@@ -249,27 +260,41 @@ def main() -> None:
     logging.getLogger("uvicorn.access").addFilter(_RedactKeys())
     if not os.environ.get("PREDICTION_SIGNING_KEY"):
         os.environ["PREDICTION_SIGNING_KEY"] = development_signing_key(APP_ROOT / ".dev-signing-key")
-    azurite = None
+    azurite = queues = None
     if args.azurite:
+        from tweet_sentiment import archive
         from tweet_sentiment.feedback import azurite_connection_string
 
         # Its own Azurite on a free port: never another process's emulator, whose store would get the feedback.
-        azurite_port = _free_port()
-        azurite = start_azurite(azurite_port, APP_ROOT / ".azurite")
-        os.environ["FEEDBACK_STORAGE_CONNECTION_STRING"] = azurite_connection_string(port=azurite_port)
-        print(f"Azurite (the feedback table) on 127.0.0.1:{azurite_port}, its data in .azurite/", flush=True)
+        table, blob, queue = _free_port(), _free_port(), _free_port()
+        azurite = start_azurite(table, APP_ROOT / ".azurite", blob_port=blob, queue_port=queue)
+        connection_string = azurite_connection_string(port=table, blob_port=blob, queue_port=queue)
+        os.environ["FEEDBACK_STORAGE_CONNECTION_STRING"] = connection_string
+        os.environ[archive.CONNECTION] = connection_string
+        print(
+            f"Azurite on 127.0.0.1 (its data in .azurite/): table {table} (feedback), blob {blob} and queue "
+            f"{queue} (archives: drop a file in tweets-in)",
+            flush=True,
+        )
     print(f"Serving on http://{args.host}:{args.port}: the page is http://{args.host}:{args.port}/api/ui", flush=True)
     try:
         import function_app
 
+        functions = function_app.app.get_functions()
+        if args.azurite:
+            from scripts.local_queues import QueueHost
+
+            queues = QueueHost(functions, os.environ).start()
         uvicorn.run(
-            build(function_app.app, function_app.settings.max_request_bytes, args.read_timeout),
+            build(functions, function_app.settings.max_request_bytes, args.read_timeout),
             host=args.host,
             port=args.port,
             log_level="info",
             http=_HeadDeadlineProtocol,
         )
     finally:
+        if queues is not None:
+            queues.stop()
         if azurite is not None:
             stop_azurite(azurite)
 

@@ -19,10 +19,15 @@ from azure.data.tables import TableClient
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-def azurite_connection_string(host: str = "127.0.0.1", port: int = 10002) -> str:
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-        f"TableEndpoint=http://{host}:{port}/devstoreaccount1;"
+def azurite_connection_string(
+    host: str = "127.0.0.1", port: int = 10002, blob_port: int | None = None, queue_port: int | None = None
+) -> str:
+    """Azurite's connection string: its table service on `port`, and its blob and queue services when given."""
+    endpoints = {"Table": port, "Blob": blob_port, "Queue": queue_port}
+    return f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};" + "".join(
+        f"{service}Endpoint=http://{host}:{number}/devstoreaccount1;"
+        for service, number in endpoints.items()
+        if number is not None
     )
 
 

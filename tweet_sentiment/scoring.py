@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import shutil
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -54,25 +55,43 @@ def _pyarrow() -> Any:
     return pyarrow.parquet
 
 
-def read_rows(path: Path) -> Iterator[Row]:
-    """The input's rows, streamed. A JSON Lines line that is not an object becomes a row with its error."""
-    kind = file_format(path)
+def rows_of_lines(lines: Iterable[str], kind: str) -> Iterator[Row]:
+    """The rows of a CSV or JSON Lines text, streamed from its lines (a file, or a blob being downloaded).
+    A JSON Lines line that is not an object becomes a row with its error."""
     if kind == "csv":
-        with path.open(newline="", encoding="utf-8", errors="replace") as stream:
-            yield from csv.DictReader(stream)
-    elif kind == "jsonl":
-        with path.open(encoding="utf-8", errors="replace") as stream:
-            for number, line in enumerate(stream, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    row = None
-                yield row if isinstance(row, dict) else {"error": f"line {number} is not a JSON object"}
-    else:
+        yield from csv.DictReader(lines)
+        return
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        yield row if isinstance(row, dict) else {"error": f"line {number} is not a JSON object"}
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """The input's rows, streamed."""
+    kind = file_format(path)
+    if kind == "parquet":
         for batch in _pyarrow().ParquetFile(path).iter_batches(batch_size=1000):
             yield from batch.to_pylist()
+        return
+    with path.open(newline="", encoding="utf-8", errors="replace") as stream:
+        yield from rows_of_lines(stream, kind)
+
+
+def text_of_rows(rows: Iterable[Row], kind: str, columns: list[str], header: bool) -> str:
+    """Scored rows as CSV (these columns, in order; the header line when asked) or JSON Lines."""
+    if kind == "jsonl":
+        return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+    stream = io.StringIO(newline="")
+    writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+    if header:
+        writer.writeheader()
+    writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows)
+    return stream.getvalue()
 
 
 def count_rows(path: Path) -> int:
@@ -220,15 +239,11 @@ def _assemble(job: Job, columns: list[str]) -> int:
                     errors += bool(row["error"])
                     yield row
 
-    if kind == "csv":
+    if kind in ("csv", "jsonl"):
         with temporary.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows())
-    elif kind == "jsonl":
-        with temporary.open("w", encoding="utf-8") as stream:
-            for row in rows():
-                stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            stream.write(text_of_rows([], kind, columns, header=True))
+            for chunk in _chunks(rows(), 1000):
+                stream.write(text_of_rows(chunk, kind, columns, header=False))
     else:
         _write_parquet(temporary, rows(), columns)
     os.replace(temporary, job.output)

@@ -56,6 +56,13 @@ class Settings:
     telemetry_connection_string: str | None = setting("APPLICATIONINSIGHTS_CONNECTION_STRING", None, "secret")
     worker_configures_telemetry: bool = setting("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", False, "flag")
     telemetry_includes_text: bool = setting("TELEMETRY_INCLUDE_TEXT", False, "flag")  # tweets are personal data
+    # The archive job (tweet_sentiment/archive.py): the Functions connection `ArchiveStorage`, by identity in
+    # Azure (the two service URIs), by connection string locally (Azurite).
+    archive_connection_string: str | None = setting("ArchiveStorage", None, "secret")
+    archive_blob_endpoint: str | None = setting("ArchiveStorage__blobServiceUri", None, "text")
+    archive_queue_endpoint: str | None = setting("ArchiveStorage__queueServiceUri", None, "text")
+    # Tweets per chunk: one queue message, scored by one invocation in well under a minute.
+    archive_chunk_tweets: int = setting("ARCHIVE_CHUNK_TWEETS", 5000, "count")
     # Fixed behaviour, not settings.
     model_retry_seconds: float = 30.0
     feedback_retry_seconds: int = 30

@@ -160,6 +160,7 @@ def test_the_service_reads_its_settings_in_one_place():
 LOCAL_ONLY = {
     "FEEDBACK_STORAGE_CONNECTION_STRING": "Azurite's connection string, local runs and tests",
     "AzureWebJobsStorage": "a connection string; Azure uses AzureWebJobsStorage__accountName",
+    "ArchiveStorage": "a connection string; Azure uses ArchiveStorage__blobServiceUri and __queueServiceUri",
 }
 
 
@@ -238,6 +239,41 @@ def test_the_app_identity_has_exactly_the_roles_it_uses(bicep):
     assert vault["properties"]["enableRbacAuthorization"] is True
 
 
+def test_the_archive_module_creates_what_the_code_uses_and_event_grid_sends_with_its_identity(bicep):
+    from tweet_sentiment import archive
+
+    (module,) = [item for item in bicep["modules"].values() if item["detail"]["path"] == "modules/archive.bicep"]
+    assert accessor(module["config"]["params"]["storageName"]) == "storage.name"
+    parsed = BicepParser().parse(file_path=INFRA / "modules" / "archive.bicep")
+    names = {key: item["value"] for key, item in parsed["variables"].items()}
+    resolve = {"inbox": names["inbox"], "filesQueue": names["filesQueue"]}
+    containers = {resolve.get(name, name) for name in names["containers"]}
+    queues = {resolve.get(name, name) for name in names["queues"]}
+    assert containers == {archive.INBOX, archive.OUTBOX, archive.WORK}
+    assert queues == {
+        archive.FILES_QUEUE,
+        archive.CHUNKS_QUEUE,
+        archive.CHUNKS_QUEUE + archive.POISON_SUFFIX,
+        archive.ASSEMBLY_QUEUE,
+    }
+    (subscription,) = resource(parsed, "Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    delivery = subscription["properties"]["deliveryWithResourceIdentity"]
+    assert delivery["identity"]["type"] == "SystemAssigned"  # no key, no SAS
+    assert (
+        delivery["destination"]["properties"]["queueName"]
+        == "filesQueue"
+        == next(key for key, value in names.items() if value == archive.FILES_QUEUE)
+    )
+    assert subscription["properties"]["filter"]["includedEventTypes"] == [archive.BLOB_CREATED]
+    (sender,) = resource(parsed, "Microsoft.Authorization/roleAssignments")
+    assert accessor(sender["properties"]["principalId"]) == "topic.identity.principalId"
+    assert sender["scope"]["operator"]["operands"] == {"operand_1": "queue", "operand_2": 0}  # the files queue
+    assert names["queues"][0] == "filesQueue"
+    settings = app_settings(bicep)
+    assert accessor(settings["ArchiveStorage__blobServiceUri"]) == "storage.properties.primaryEndpoints.blob"
+    assert accessor(settings["ArchiveStorage__queueServiceUri"]) == "storage.properties.primaryEndpoints.queue"
+
+
 def test_sized_for_a_cpu_bound_model(bicep):
     settings = app_settings(bicep)
     per_sku = bicep["variables"]["workerProcesses"]["value"]
@@ -256,6 +292,7 @@ def test_sized_for_a_cpu_bound_model(bicep):
 
 def test_sign_in_guards_the_page_and_leaves_key_routes_to_keys(bicep, indexed_functions):
     import azure.functions as func
+    from azure.functions.decorators.http import HttpTrigger
 
     (sign_in,) = resource(bicep, "Microsoft.Web/sites/config")
     validation = sign_in["properties"]["globalValidation"]
@@ -263,7 +300,8 @@ def test_sign_in_guards_the_page_and_leaves_key_routes_to_keys(bicep, indexed_fu
     routes = {}
     for function in indexed_functions:
         trigger = function.get_trigger()
-        routes["/api/" + trigger.route] = trigger.auth_level
+        if isinstance(trigger, HttpTrigger):  # the archive's queue functions have no route
+            routes["/api/" + trigger.route] = trigger.auth_level
     keyed = {route for route, level in routes.items() if level == func.AuthLevel.FUNCTION}
     assert keyed == {"/api/predict", "/api/feedback"}
     assert set(validation["excludedPaths"]) == keyed | {"/api/health", "/api/openapi.json"}

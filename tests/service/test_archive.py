@@ -1,0 +1,157 @@
+"""The archive job on Azurite's blob and queue services: a file dropped in tweets-in is scored into tweets-out by
+the app's queue-triggered functions, run by scripts/local_queues.py as the Functions host runs them (Base64
+messages, retries after visibilityTimeout, the poison queue after maxDequeueCount). Real tweets of the airline
+test part; labels compared with /api/predict's."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import time
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+
+import function_app
+from tests.conftest import ROOT, free_port, post
+from tweet_sentiment import archive
+from tweet_sentiment.scoring import SCORE_COLUMNS
+
+TWEETS = list(csv.DictReader((ROOT / "tests/data/airline_tweets.csv").open(encoding="utf-8")))
+CHUNK = 25
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory):
+    """Azurite with its blob, queue and table services on free ports; the archive's connection string."""
+    from scripts.local_server import start_azurite, stop_azurite
+    from tweet_sentiment.feedback import azurite_connection_string
+
+    ports = {"port": free_port(), "blob_port": free_port(), "queue_port": free_port()}
+    process = start_azurite(location=tmp_path_factory.mktemp("azurite-archive"), **ports)
+    yield azurite_connection_string(**ports)
+    stop_azurite(process)
+
+
+@pytest.fixture()
+def host(storage, indexed_functions, monkeypatch):
+    """The app's queue functions on Azurite, chunks of 25 tweets, a failed message visible again after 1 s."""
+    from scripts.local_queues import QueueHost
+
+    settings = dataclasses.replace(function_app.settings, archive_connection_string=storage, archive_chunk_tweets=CHUNK)
+    monkeypatch.setattr(function_app, "settings", settings)
+    monkeypatch.setattr(function_app, "_archive_storage", None)
+    running = QueueHost(indexed_functions, {archive.CONNECTION: storage}, poll_seconds=0.05)
+    running.options["visibility_seconds"] = 1
+    running.start()
+    yield running
+    running.stop()
+
+
+def rows_with_bad_ones() -> list[dict]:
+    rows = [{"id": str(index), **row} for index, row in enumerate(TWEETS)]
+    rows[7]["text"], rows[64]["text"] = "", "y" * 1001
+    return rows
+
+
+def drop(host, name: str, data: str, metadata: dict | None = None) -> None:
+    host.storage.container(archive.INBOX).upload_blob(name, data.encode(), overwrite=True, metadata=metadata)
+
+
+def wait_for_report(host, name: str, seconds: float = 120) -> dict:
+    outbox = host.storage.container(archive.OUTBOX)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(outbox.download_blob(name + ".report.json").readall())
+        except ResourceNotFoundError:
+            time.sleep(0.2)
+    raise AssertionError(f"no report for {name} within {seconds} s")
+
+
+def output_text(host, name: str) -> str:
+    return host.storage.container(archive.OUTBOX).download_blob(name).readall().decode("utf-8")
+
+
+def csv_text(rows: list[dict]) -> str:
+    stream = io.StringIO(newline="")
+    writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return stream.getvalue()
+
+
+def failing(monkeypatch, chunk_with_id: str, times: int) -> list[str]:
+    """Scoring fails `times` times for the chunk that holds the row `chunk_with_id` (the node dying, say);
+    returns the ids of the first row of every chunk scored, failures included."""
+    real, calls = archive.score_rows, []
+
+    def score_rows(model, rows, *args):
+        calls.append(rows[0]["id"])
+        if any(row["id"] == chunk_with_id for row in rows) and calls.count(rows[0]["id"]) <= times:
+            raise RuntimeError("the instance went away")
+        return real(model, rows, *args)
+
+    monkeypatch.setattr(archive, "score_rows", score_rows)
+    return calls
+
+
+def test_a_dropped_file_is_scored_whole_in_order_once_with_a_chunk_that_failed_once(host, http_functions, monkeypatch):
+    rows = rows_with_bad_ones()
+    calls = failing(monkeypatch, chunk_with_id="60", times=1)
+    drop(host, "mentions-march.csv", csv_text(rows))
+    report = wait_for_report(host, "mentions-march.csv")
+    out = list(csv.DictReader(io.StringIO(output_text(host, "mentions-march.csv"), newline="")))
+
+    assert calls.count("50") == 2  # the chunk of rows 50-74 failed once, then was scored
+    assert report["rows"] == len(rows) == len(out) and report["failed_chunks"] == []
+    assert report["chunks"] == 5 and report["rows_with_error"] == 2
+    assert [row["id"] for row in out] == [row["id"] for row in rows]  # every row, in order, none twice
+    assert list(out[0]) == ["id", "text", "sentiment", *SCORE_COLUMNS]
+    assert (out[7]["error"], out[7]["label"]) == ("column 'text' must not be empty", "")
+    assert out[64]["error"] == "column 'text' has 1001 characters; the limit is 1000"
+    for row in out[40:80]:
+        if row["error"]:
+            continue
+        answer = json.loads(post(http_functions["predict"], {"text": row["text"]}).get_body())
+        assert row["label"] == answer["label"] and row["model_version"] == answer["model"]["version"]
+        assert {label: float(row[f"score_{label}"]) for label in answer["labels"]} == answer["scores"]
+    assert list(host.storage.container(archive.WORK).list_blobs()) == []  # the work blobs are deleted
+
+
+def test_a_chunk_that_keeps_failing_ends_in_the_report_and_its_rows_carry_the_error(host, monkeypatch):
+    rows = rows_with_bad_ones()[:60]
+    failing(monkeypatch, chunk_with_id="30", times=99)
+    drop(host, "timeline.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    report = wait_for_report(host, "timeline.jsonl")
+    out = [json.loads(line) for line in output_text(host, "timeline.jsonl").split("\n") if line]
+
+    assert report["failed_chunks"] == [{"chunk": 1, "error": "RuntimeError: the instance went away"}]
+    assert report["status"].startswith("complete with failed chunks")
+    assert [row["id"] for row in out] == [row["id"] for row in rows]  # no silent gap
+    failed = out[CHUNK : 2 * CHUNK]
+    assert all(row["label"] is None and "could not be scored (RuntimeError" in row["error"] for row in failed)
+    assert all(row["label"] for row in out[:CHUNK] if not row["error"])
+
+
+def test_the_tweet_column_comes_from_the_blobs_metadata_and_other_formats_are_refused(host):
+    rows = [{"tweet": row["text"]} for row in TWEETS[:3]]
+    drop(host, "competitor.csv", csv_text(rows), metadata={"text_column": "tweet"})
+    drop(host, "notes.txt", "not a table")
+    assert wait_for_report(host, "competitor.csv")["rows_with_error"] == 0
+    assert "unknown format" in wait_for_report(host, "notes.txt")["error"]
+
+
+def test_events_about_anything_else_are_ignored():
+    created = {"eventType": archive.BLOB_CREATED, "data": {"eTag": "0x1"}}
+    assert archive.job_of_event({**created, "subject": "/blobServices/default/containers/tweets-in/blobs/a/b.csv"})
+    assert (
+        archive.job_of_event({**created, "subject": "/blobServices/default/containers/tweets-out/blobs/a.csv"}) is None
+    )
+    deleted = {
+        "eventType": "Microsoft.Storage.BlobDeleted",
+        "subject": "/blobServices/default/containers/tweets-in/blobs/a",
+    }
+    assert archive.job_of_event(deleted) is None

@@ -1,0 +1,377 @@
+"""Archives in Blob storage: a file dropped in `tweets-in/` is scored into `tweets-out/` by the Functions app.
+
+Each step is a queue-triggered function, so that no invocation runs long and a big file's chunks spread over
+every instance the app scales out to (Azure Functions' own scale-out: the queue's length drives it):
+
+1. `archive-files` receives Event Grid's BlobCreated event for tweets-in/NAME. The planner streams the file once
+   into chunk blobs (tweets-work/NAME/ETAG/input/chunk-N.jsonl), writes the job's description and puts one
+   message per chunk on `archive-chunks`.
+2. `archive-chunks`: one chunk scored into .../scored/chunk-N, already in the output's format. A retried chunk
+   overwrites its own part, so no row is ever written twice; the chunk that completes the set enqueues the
+   assembly (a marker blob created only once decides which one).
+3. `archive-chunks-poison`: the host moves a chunk that failed maxDequeueCount times (host.json) here. It is
+   recorded as failed: its rows come out with an error, and the report names the chunk and why.
+4. `archive-assemble`: tweets-out/NAME is committed as one block list (a header, then every part in order), so
+   it appears whole or not at all, followed by tweets-out/NAME.report.json; the work blobs are then deleted.
+
+A new upload under the same name is a new job (its own ETag); messages of an older one are dropped.
+Formats: CSV and JSON Lines (by extension). The tweet column is `text`, or the blob's metadata `text_column`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
+
+from .model import SentimentModel
+from .scoring import FORMATS, SCORE_COLUMNS, Row, rows_of_lines, score_rows, text_of_rows
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# The Functions connection name: `ArchiveStorage` (a connection string, Azurite) or, in Azure,
+# `ArchiveStorage__blobServiceUri` and `ArchiveStorage__queueServiceUri` reached with the managed identity.
+CONNECTION = "ArchiveStorage"
+INBOX, OUTBOX, WORK = "tweets-in", "tweets-out", "tweets-work"
+FILES_QUEUE, CHUNKS_QUEUE, ASSEMBLY_QUEUE = "archive-files", "archive-chunks", "archive-assemble"
+POISON_SUFFIX = "-poison"  # the host's name for the queue of messages that failed maxDequeueCount times
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+SUBJECT = re.compile(rf"^/blobServices/default/containers/{INBOX}/blobs/(?P<name>.+)$")
+QUOTE = '"'  # ETags come quoted; blob names and metadata take them bare
+FORMATS_HERE = {suffix: kind for suffix, kind in FORMATS.items() if kind != "parquet"}  # Parquet: the Spark job
+
+
+class ArchiveUnavailable(RuntimeError):
+    """The archive storage is not configured; the message says which settings to set."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Storage:
+    """The containers and queues of the archive job, on one storage account."""
+
+    blobs: BlobServiceClient
+    queues: QueueServiceClient
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        if settings.archive_connection_string:
+            return cls.from_connection_string(settings.archive_connection_string)
+        if not (settings.archive_blob_endpoint and settings.archive_queue_endpoint):
+            raise ArchiveUnavailable(
+                f"archive storage is not configured: set {CONNECTION}__blobServiceUri and "
+                f"{CONNECTION}__queueServiceUri (managed identity) or {CONNECTION} (Azurite, local runs)"
+            )
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+        return cls(
+            BlobServiceClient(settings.archive_blob_endpoint, credential=credential),
+            QueueServiceClient(settings.archive_queue_endpoint, credential=credential),
+        )
+
+    @classmethod
+    def from_connection_string(cls, text: str) -> Storage:
+        return cls(
+            BlobServiceClient.from_connection_string(text),
+            QueueServiceClient.from_connection_string(text),
+        )
+
+    def container(self, name: str) -> ContainerClient:
+        return self.blobs.get_container_client(name)
+
+    def enqueue(self, queue: str, message: dict[str, Any]) -> None:
+        client = self.queues.get_queue_client(queue, message_encode_policy=TextBase64EncodePolicy())
+        client.send_message(json.dumps(message))  # Base64: what the Functions host expects by default
+
+    def create_all(self) -> None:
+        """The containers and queues (Bicep creates them in Azure; Azurite starts empty)."""
+        for name in (INBOX, OUTBOX, WORK):
+            with contextlib.suppress(ResourceExistsError):
+                self.container(name).create_container()
+        for name in (FILES_QUEUE, CHUNKS_QUEUE, ASSEMBLY_QUEUE, CHUNKS_QUEUE + POISON_SUFFIX):
+            with contextlib.suppress(ResourceExistsError):
+                self.queues.create_queue(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One uploaded file: its name in tweets-in and the ETag of the upload being scored."""
+
+    name: str
+    etag: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}/{self.etag.strip(QUOTE)}/"
+
+    def blob(self, part: str) -> str:
+        return self.prefix + part
+
+    def message(self, **extra: Any) -> dict[str, Any]:
+        return {"name": self.name, "etag": self.etag, **extra}
+
+
+def _chunk_blob(kind: str, index: int) -> str:
+    return f"{kind}/chunk-{index:07d}.jsonl"
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Text lines of a download streamed in chunks of bytes (UTF-8; line ends kept for the CSV reader)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line + "\n"
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
+
+
+def _read_json(container: ContainerClient, name: str) -> Any | None:
+    try:
+        return json.loads(container.download_blob(name).readall())
+    except ResourceNotFoundError:
+        return None
+
+
+def _write_json(container: ContainerClient, name: str, value: Any) -> None:
+    container.upload_blob(name, json.dumps(value, ensure_ascii=False), overwrite=True)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------ 1. plan
+
+
+def job_of_event(event: dict[str, Any]) -> Job | None:
+    """The job an Event Grid BlobCreated event announces, or None for an event about anything else."""
+    match = SUBJECT.match(str(event.get("subject", "")))
+    if event.get("eventType") != BLOB_CREATED or not match:
+        return None
+    return Job(match["name"], str((event.get("data") or {}).get("eTag", "")))
+
+
+def plan(storage: Storage, event: dict[str, Any], settings: Settings) -> int:
+    """Split the announced file into chunks and queue them; returns how many chunks (0: nothing to do)."""
+    announced = job_of_event(event)
+    if announced is None:
+        logger.warning("archive: ignored an event that is not a blob created in %s", INBOX)
+        return 0
+    source = storage.container(INBOX).get_blob_client(announced.name)
+    try:
+        properties = source.get_blob_properties()
+    except ResourceNotFoundError:
+        logger.warning("archive: %s was deleted before it could be scored", announced.name)
+        return 0
+    job = Job(announced.name, properties.etag)  # the file as it is now: a later upload is its own job
+    kind = FORMATS_HERE.get("." + job.name.rsplit(".", 1)[-1].lower()) if "." in job.name else None
+    if kind is None:
+        _report(storage, job, {"error": "unknown format: name the file .csv or .jsonl (JSON Lines)"})
+        return 0
+    text_column = (properties.metadata or {}).get("text_column", "text")
+    download = source.download_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified)
+    work = storage.container(WORK)
+    columns: dict[str, None] = {}
+    chunks = rows = 0
+    for chunk in _batched(rows_of_lines(_lines(download.chunks()), kind), settings.archive_chunk_tweets):
+        for row in chunk:
+            columns.update(dict.fromkeys(key for key in row if key not in SCORE_COLUMNS))
+        work.upload_blob(
+            job.blob(_chunk_blob("input", chunks)), text_of_rows(chunk, "jsonl", [], False), overwrite=True
+        )
+        chunks, rows = chunks + 1, rows + len(chunk)
+    description = {
+        **job.message(),
+        "format": kind,
+        "text_column": text_column,
+        "columns": [*columns, *SCORE_COLUMNS],
+        "chunks": chunks,
+        "rows": rows,
+        "planned_at": _now(),
+    }
+    _write_json(work, job.blob("job.json"), description)  # before the messages: every chunk reads it
+    for index in range(chunks):
+        storage.enqueue(CHUNKS_QUEUE, job.message(chunk=index))
+    if chunks == 0:
+        storage.enqueue(ASSEMBLY_QUEUE, job.message())
+    logger.info("archive: %s planned, %d rows in %d chunks", job.name, rows, chunks)
+    return chunks
+
+
+def _batched(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _description(storage: Storage, message: dict[str, Any]) -> tuple[Job, dict[str, Any]] | None:
+    """The job a chunk or assembly message belongs to, or None when that job is gone (a newer upload, or
+    already assembled): the message is then dropped."""
+    job = Job(str(message["name"]), str(message["etag"]))
+    description = _read_json(storage.container(WORK), job.blob("job.json"))
+    if description is None:
+        logger.info("archive: dropped a message of %s: its job is finished or replaced", job.name)
+        return None
+    return job, description
+
+
+# ------------------------------------------------------------------ 2. chunks
+
+
+def score_chunk(
+    storage: Storage, message: dict[str, Any], model: Callable[[], SentimentModel], settings: Settings
+) -> None:
+    """Score one chunk into its part (overwritten by a retry); the last part done enqueues the assembly. A
+    failure is recorded for the report and raised again, so that the host retries the chunk."""
+    found = _description(storage, message)
+    if found is None:
+        return
+    job, description = found
+    index = int(message["chunk"])
+    work = storage.container(WORK)
+    try:
+        lines = _lines(work.download_blob(job.blob(_chunk_blob("input", index))).chunks())
+        rows = list(rows_of_lines(lines, "jsonl"))
+        served = model()
+        scored = score_rows(served, rows, description["text_column"], settings)
+        errors = sum(bool(row["error"]) for row in scored)
+        part = text_of_rows(scored, description["format"], description["columns"], header=False)
+        metadata = {"rows": str(len(rows)), "errors": str(errors), "model_version": served.manifest.version}
+        work.upload_blob(job.blob(_chunk_blob("scored", index)), part, overwrite=True, metadata=metadata)
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"[:500]
+        _write_json(work, job.blob(_chunk_blob("attempts", index)), {"error": reason, "at": _now()})
+        raise
+    _assemble_when_complete(storage, job, description)
+
+
+def chunk_failed(storage: Storage, message: dict[str, Any]) -> None:
+    """A chunk the host gave up on (the poison queue): recorded as failed, so the job still completes."""
+    found = _description(storage, message)
+    if found is None:
+        return
+    job, description = found
+    index = int(message["chunk"])
+    work = storage.container(WORK)
+    last = _read_json(work, job.blob(_chunk_blob("attempts", index))) or {"error": "unknown (see the logs)"}
+    _write_json(work, job.blob(_chunk_blob("failed", index)), {"chunk": index, "error": last["error"]})
+    logger.error("archive: %s chunk %d failed for good: %s", job.name, index, last["error"])
+    _assemble_when_complete(storage, job, description)
+
+
+def _finished_chunks(work: ContainerClient, job: Job) -> set[int]:
+    done = set()
+    for kind in ("scored", "failed"):
+        for blob in work.list_blobs(name_starts_with=job.blob(kind + "/")):
+            done.add(int(blob.name.rsplit("chunk-", 1)[1].split(".")[0]))
+    return done
+
+
+def _assemble_when_complete(storage: Storage, job: Job, description: dict[str, Any]) -> None:
+    # Each part is written before this check, so the part that completes the set always sees the whole set.
+    work = storage.container(WORK)
+    if len(_finished_chunks(work, job)) < description["chunks"]:
+        return
+    try:
+        work.upload_blob(job.blob("complete"), b"", overwrite=False)  # created once: one assembly per job
+    except ResourceExistsError:
+        return
+    storage.enqueue(ASSEMBLY_QUEUE, job.message())
+
+
+# ------------------------------------------------------------------ 4. assembly
+
+
+def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None:
+    """Commit the output (header, then every chunk in order: scored, or its rows with the failure as their
+    error), write the report and delete the work blobs. Returns the report."""
+    found = _description(storage, message)
+    if found is None:
+        return None
+    job, description = found
+    work, output = storage.container(WORK), storage.container(OUTBOX).get_blob_client(job.name)
+    kind, columns = description["format"], description["columns"]
+    blocks: list[Any] = []
+    if kind == "csv":
+        blocks.append(_stage(output, len(blocks), text_of_rows([], "csv", columns, header=True)))
+    rows = errors = 0
+    versions: set[str] = set()
+    failed = []
+    for index in range(description["chunks"]):
+        scored = work.get_blob_client(job.blob(_chunk_blob("scored", index)))
+        try:
+            part = scored.download_blob()
+            text = part.readall().decode("utf-8")
+            metadata = part.properties.metadata
+            rows, errors = rows + int(metadata["rows"]), errors + int(metadata["errors"])
+            versions.add(metadata["model_version"])
+        except ResourceNotFoundError:
+            reason = (_read_json(work, job.blob(_chunk_blob("failed", index))) or {}).get("error", "unknown")
+            failed.append({"chunk": index, "error": reason})
+            text, count = _unscored(work, job, index, description, reason)
+            rows, errors = rows + count, errors + count
+        blocks.append(_stage(output, len(blocks), text))
+    output.commit_block_list(blocks, metadata={"job_etag": job.etag.strip(QUOTE)})
+    report = {
+        "file": job.name,
+        "output": f"{OUTBOX}/{job.name}",
+        "rows": rows,
+        "rows_with_error": errors,
+        "chunks": description["chunks"],
+        "failed_chunks": failed,
+        "model_versions": sorted(versions),
+        "planned_at": description["planned_at"],
+        "finished_at": _now(),
+        "status": "complete" if not failed else "complete with failed chunks: drop the file again to retry them",
+    }
+    _write_json(storage.container(OUTBOX), job.name + ".report.json", report)
+    for blob in work.list_blobs(name_starts_with=job.prefix):
+        if not blob.name.endswith("/job.json"):
+            work.delete_blob(blob.name)
+    work.delete_blob(job.blob("job.json"))  # last: a retried assembly finds the job gone and stops
+    logger.info("archive: %s scored, %d rows, %d failed chunks", job.name, rows, len(failed))
+    return report
+
+
+def _stage(output: Any, number: int, text: str) -> Any:
+    from azure.storage.blob import BlobBlock
+
+    block_id = f"{number:08d}"
+    output.stage_block(block_id, text.encode("utf-8"))
+    return BlobBlock(block_id=block_id)
+
+
+def _unscored(work: ContainerClient, job: Job, index: int, description: dict[str, Any], reason: str) -> tuple[str, int]:
+    """A failed chunk's rows, in the output's format, each with the failure as its error: no silent gap."""
+    lines = _lines(work.download_blob(job.blob(_chunk_blob("input", index))).chunks())
+    rows = [
+        {**row, **dict.fromkeys(SCORE_COLUMNS), "error": f"this part of the file could not be scored ({reason})"}
+        for row in rows_of_lines(lines, "jsonl")
+    ]
+    return text_of_rows(rows, description["format"], description["columns"], header=False), len(rows)
+
+
+def _report(storage: Storage, job: Job, report: dict[str, Any]) -> None:
+    _write_json(storage.container(OUTBOX), job.name + ".report.json", {"file": job.name, **report})
+    logger.warning("archive: %s not scored: %s", job.name, report.get("error"))
