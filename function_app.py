@@ -29,6 +29,7 @@ import azure.functions as func
 from tweet_sentiment import archive, openapi, telemetry
 from tweet_sentiment.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from tweet_sentiment.manifest import ModelError
+from tweet_sentiment.schema import Error, FeedbackAccepted, Health, HealthModel
 from tweet_sentiment.security import JSON_HEADERS, page_headers
 from tweet_sentiment.service import (
     DEFAULT_LABELS,
@@ -39,6 +40,7 @@ from tweet_sentiment.service import (
     parse_feedback,
     parse_predict,
     prediction_signer,
+    schemas,
 )
 from tweet_sentiment.settings import Settings
 from tweet_sentiment.signing import TokenRejected
@@ -75,7 +77,7 @@ def _json(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | 
 
 
 def _error(message: str, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return _json({"error": message}, status, headers)
+    return _json(Error(error=message).model_dump(), status, headers)
 
 
 def _unavailable(error: ModelError) -> func.HttpResponse:
@@ -124,6 +126,7 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
     latency_ms = (time.perf_counter() - started) * 1000
     version = model.manifest.version
     about_model = {"name": model.manifest.name, "version": version}
+    answers = schemas(settings, model.labels)
     results: list[dict[str, Any]] = []
     for index, text in enumerate(request.texts):
         if text is None:
@@ -139,7 +142,7 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
                 "prediction_token": signer.sign(prediction_id, prediction.label, version, text),
                 "model": about_model,
                 "language": prediction.language,
-                **({"warnings": prediction.warnings} if prediction.warnings else {}),
+                "warnings": prediction.warnings or None,
             }
         )
         telemetry.emit(
@@ -157,8 +160,9 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
             },
         )
     if request.batch:
-        return _json({"predictions": results, "labels": model.labels, "model": about_model})
-    return _json({**results[0], "labels": model.labels})
+        batch = {"predictions": results, "labels": model.labels, "model": about_model}
+        return _json(answers.answer(answers.batch_answer, batch))
+    return _json(answers.answer(answers.tweet_answer, {**results[0], "labels": model.labels}))
 
 
 def _caller(req: func.HttpRequest) -> str | None:
@@ -213,7 +217,7 @@ def _feedback(req: func.HttpRequest) -> func.HttpResponse:
                 "text": _tweet_for_telemetry(received.text),
             },
         )
-    return _json({"status": "accepted", "feedback_id": received.prediction_id}, 202)
+    return _json(FeedbackAccepted(feedback_id=uuid.UUID(received.prediction_id)).model_dump(mode="json"), 202)
 
 
 # Social tools: function keys.
@@ -252,21 +256,17 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     except ModelError as error:
         logger.error("health: model unavailable: %s", error)
         retry = {"Retry-After": str(int(settings.model_retry_seconds))}
-        return _json({"status": "unavailable", "error": MODEL_UNAVAILABLE}, 503, retry)
+        return _json(Health(status="unavailable", error=MODEL_UNAVAILABLE).model_dump(exclude_none=True), 503, retry)
     manifest = model.manifest
-    return _json(
-        {
-            "status": "ok",
-            "model": {
-                "name": manifest.name,
-                "version": manifest.version,
-                "family": manifest.family,
-                "labels": manifest.labels,
-                "created_at": manifest.created_at,
-                "load_seconds": round(model.load_seconds, 4),
-            },
-        }
+    about = HealthModel(
+        name=manifest.name,
+        version=manifest.version,
+        family=manifest.family,
+        labels=manifest.labels,
+        created_at=manifest.created_at,
+        load_seconds=round(model.load_seconds, 4),
     )
+    return _json(Health(status="ok", model=about).model_dump(exclude_none=True))
 
 
 @app.route(route="ui", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

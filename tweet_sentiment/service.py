@@ -7,21 +7,21 @@ import json
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from .labels import LABELS
 from .manifest import ModelError
 from .model import SentimentModel
+from .schema import Limits, Schemas, message_of, tweet_adapter, tweet_problem
 from .settings import Settings
 from .signing import PredictionSigner, generate_key
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LABELS = LABELS  # what feedback and the documentation accept while the model is down
-FEEDBACK_FIELDS = {"prediction_id", "prediction_token", "text", "predicted_label", "correct", "expected_label"}
-PREDICT_FIELDS = {"text", "texts"}
 
 
 class ModelHolder:
@@ -88,7 +88,7 @@ def check_json_content_type(headers: Mapping[str, str]) -> None:
         raise BadRequest("send the body as JSON with the header Content-Type: application/json", 415)
 
 
-def parse_json_object(body: bytes, settings: Settings, allowed: set[str]) -> dict[str, Any]:
+def parse_json_object(body: bytes, settings: Settings, allowed: Iterable[str]) -> dict[str, Any]:
     if len(body) > settings.max_request_bytes:
         raise BadRequest(f"request body is {len(body)} bytes; the limit is {settings.max_request_bytes}", 413)
     try:
@@ -98,31 +98,31 @@ def parse_json_object(body: bytes, settings: Settings, allowed: set[str]) -> dic
         raise BadRequest("request body must be a JSON object") from None
     if not isinstance(payload, dict):
         raise BadRequest("request body must be a JSON object")
-    unknown = sorted(set(payload) - allowed)
+    unknown = sorted(set(payload) - set(allowed))
     if unknown:
         raise BadRequest(f"unknown fields {unknown}; allowed: {sorted(allowed)}")
     return payload
 
 
+def schemas(settings: Settings, labels: Sequence[str] = DEFAULT_LABELS) -> Schemas:
+    """The request and answer models for the running limits and the served model's labels."""
+    limits = Limits(settings.max_tweet_chars, settings.max_batch, settings.max_batch_chars)
+    return Schemas.build(limits, tuple(labels))
+
+
 def checked_tweet(text: Any, field: str, settings: Settings) -> str:
     """The tweet, or BadRequest saying what is wrong with it (every path that scores tweets checks them so)."""
-    if not isinstance(text, str):
-        raise BadRequest(f"field {field} must be a string")
-    if not text.strip():
-        raise BadRequest(f"field {field} must not be empty")
-    if len(text) > settings.max_tweet_chars:
-        raise BadRequest(f"field {field} has {len(text)} characters; the limit is {settings.max_tweet_chars}")
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # JSON lets a lone surrogate through ("\ud800"); storage and CSV cannot hold it
-        raise BadRequest(f"field {field} is not valid Unicode text (it holds a lone surrogate)") from None
-    return text
+        return tweet_adapter(settings.max_tweet_chars).validate_python(text)
+    except ValidationError as error:
+        raise BadRequest(f"field {field} {tweet_problem(error.errors()[0])}") from None
 
 
-def tweet_text(payload: dict[str, Any], settings: Settings) -> str:
-    if payload.get("text") is None:
-        raise BadRequest("field 'text' is required: the tweet to classify")
-    return checked_tweet(payload["text"], "'text'", settings)
+def _validated(model: type[BaseModel], payload: dict[str, Any], labels: Sequence[str]) -> Any:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise BadRequest(message_of(error, tuple(labels))) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,16 +140,14 @@ class PredictRequest:
 
 def parse_predict(body: bytes, settings: Settings) -> PredictRequest:
     """One `text`, or a batch of `texts` where each bad tweet is refused alone (malformed bodies fail whole)."""
-    payload = parse_json_object(body, settings, PREDICT_FIELDS)
+    models = schemas(settings)
+    fields = {*models.tweet_request.model_fields, *models.batch_request.model_fields}
+    payload = parse_json_object(body, settings, fields)
     if "text" in payload and "texts" in payload:
         raise BadRequest("send either 'text' (one tweet) or 'texts' (a batch), not both")
     if "texts" not in payload:
-        return PredictRequest([tweet_text(payload, settings)], {}, batch=False)
-    items = payload["texts"]
-    if not isinstance(items, list) or not items:
-        raise BadRequest("field 'texts' must be a non-empty list of tweets")
-    if len(items) > settings.max_batch:
-        raise BadRequest(f"field 'texts' has {len(items)} tweets; the limit is {settings.max_batch}")
+        return PredictRequest([_validated(models.tweet_request, payload, models.labels).text], {}, batch=False)
+    items = _validated(models.batch_request, payload, models.labels).texts
     texts: list[str | None] = []
     errors: dict[int, str] = {}
     for index, item in enumerate(items):
@@ -179,41 +177,16 @@ class Feedback:
 
 
 def parse_feedback(body: bytes, settings: Settings, labels: Sequence[str]) -> Feedback:
-    payload = parse_json_object(body, settings, FEEDBACK_FIELDS)
-    prediction_id = payload.get("prediction_id")
-    if not isinstance(prediction_id, str):
-        raise BadRequest("field 'prediction_id' is required: the id that /api/predict returned")
-    try:
-        prediction_id = str(uuid.UUID(prediction_id))
-    except ValueError:
-        raise BadRequest("field 'prediction_id' must be the UUID that /api/predict returned") from None
-    token = payload.get("prediction_token")
-    if not isinstance(token, str) or not token:
-        raise BadRequest(
-            "field 'prediction_token' is required: the token that /api/predict returned with the prediction"
-        )
-    text = tweet_text(payload, settings)
-    predicted = payload.get("predicted_label")
-    if not isinstance(predicted, str) or predicted not in labels:
-        raise BadRequest(f"field 'predicted_label' must be one of {list(labels)}")
-    correct = payload.get("correct")
-    if type(correct) is not bool:
-        raise BadRequest("field 'correct' must be true or false")
-    expected = payload.get("expected_label")
-    if "expected_label" in payload and expected not in labels:  # null included: leave the field out instead
-        raise BadRequest(f"field 'expected_label' must be one of {list(labels)}")
-    if expected is not None and (expected == predicted) != correct:
-        raise BadRequest(
-            "field 'expected_label' contradicts 'correct': give the right label when the prediction "
-            "was wrong, and leave it out (or equal to the prediction) when it was right"
-        )
+    model = schemas(settings, labels).feedback_request
+    received = _validated(model, parse_json_object(body, settings, model.model_fields), labels)
+    expected = received.expected_label
     return Feedback(
-        prediction_id,
-        text,
-        predicted,
-        correct,
-        expected if expected is not None else (predicted if correct else None),
-        token,
+        str(received.prediction_id),
+        received.text,
+        received.predicted_label,
+        received.correct,
+        expected if expected is not None else (received.predicted_label if received.correct else None),
+        received.prediction_token,
     )
 
 

@@ -3,12 +3,14 @@ answer outside the schema when it runs against the local server."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import azure.functions as func
 import httpx
+import pytest
 from azure.functions.decorators.http import HttpTrigger
 
 from tests.conftest import body_of
@@ -31,9 +33,28 @@ def test_document_lists_exactly_the_app_routes(http_functions, indexed_functions
         served |= {(f"/{trigger.route}", str(getattr(method, "value", method))) for method in trigger.methods}
     assert documented == served
     assert document["paths"]["/predict"]["post"]["security"] and not document["paths"]["/health"]["get"]["security"]
-    limits = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
-    assert limits[0]["properties"]["text"]["maxLength"] == function_app.settings.max_tweet_chars
-    assert limits[1]["properties"]["texts"]["maxItems"] == function_app.settings.max_batch
+    bodies = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    single, batch = (document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]] for body in bodies)
+    assert single["properties"]["text"]["maxLength"] == function_app.settings.max_tweet_chars
+    assert batch["properties"]["texts"]["maxItems"] == function_app.settings.max_batch
+
+
+def test_the_document_is_generated_from_the_models_that_validate_the_requests():
+    """One schema: a limit or a label of the running service changes its validation and its document together."""
+    from tweet_sentiment import openapi
+    from tweet_sentiment.service import BadRequest, parse_predict, schemas
+    from tweet_sentiment.settings import Settings
+
+    tight = Settings(max_tweet_chars=140)
+    document = openapi.document(tight, ["bad", "good"])
+    components = document["components"]["schemas"]
+    models = schemas(tight, ["bad", "good"])
+    assert components["TweetRequest"] == models.tweet_request.model_json_schema(ref_template=openapi.REF)
+    assert components["TweetRequest"]["properties"]["text"]["maxLength"] == 140
+    assert components["FeedbackRequest"]["properties"]["predicted_label"]["enum"] == ["bad", "good"]
+    with pytest.raises(BadRequest, match="has 141 characters; the limit is 140"):
+        parse_predict(json.dumps({"text": "x" * 141}).encode(), tight)
+    assert "Scores" in components and set(components["Scores"]["properties"]) == {"bad", "good"}
 
 
 def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(server, tmp_path):

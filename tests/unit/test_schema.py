@@ -1,0 +1,93 @@
+"""The one schema of the HTTP edge (tweet_sentiment/schema.py): what the page reads and sends is in it, and the
+API's messages come from its validation errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import ROOT
+from tweet_sentiment.service import BadRequest, parse_feedback, parse_predict, schemas
+from tweet_sentiment.settings import Settings
+
+PAGE = (ROOT / "tweet_sentiment" / "ui.html").read_text(encoding="utf-8")
+SETTINGS = Settings()
+LABELS = ["negative", "neutral", "positive"]
+
+
+def test_every_field_the_page_reads_is_in_the_answer_models():
+    models = schemas(SETTINGS, LABELS)
+    answer_fields = {*models.tweet_answer.model_fields, *models.batch_answer.model_fields, "error"}
+    read = set(re.findall(r"\b(?:answer|body)\.(\w+)", PAGE))
+    assert {"label", "scores", "warnings", "predictions", "labels", "prediction_id", "error"} <= read  # the scan works
+    assert read <= answer_fields
+
+
+def test_the_feedback_the_page_sends_is_the_feedback_model():
+    sent = re.search(r"const payload = \{(.*?)\};", PAGE, re.S)
+    assert sent is not None
+    properties = [part.split(":")[0].strip() for part in sent.group(1).split(",")]  # `text` alone: shorthand
+    keys = set(properties) | set(re.findall(r"\bpayload\.(\w+)\s*=", PAGE))
+    assert keys <= set(schemas(SETTINGS, LABELS).feedback_request.model_fields)
+    assert {"prediction_id", "prediction_token", "text", "correct"} <= keys
+
+
+def feedback(**changes) -> bytes:
+    body = {
+        "prediction_id": "3f2b8f0e-8d6c-4c1e-9d7a-1b2c3d4e5f60",
+        "prediction_token": "t",
+        "text": "@united lost my bag",
+        "predicted_label": "positive",
+        "correct": False,
+        "expected_label": "negative",
+        **changes,
+    }
+    return json.dumps({key: value for key, value in body.items() if value is not ...}).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"prediction_id": ...}, "field 'prediction_id' is required: the id that /api/predict returned"),
+        ({"prediction_id": "abc"}, "field 'prediction_id' must be the UUID that /api/predict returned"),
+        ({"prediction_id": 7}, "field 'prediction_id' is required"),
+        ({"prediction_token": ""}, "field 'prediction_token' is required: the token that /api/predict returned"),
+        ({"text": None}, "field 'text' is required: the tweet to classify"),
+        ({"text": "  "}, "field 'text' must not be empty"),
+        ({"predicted_label": "meh"}, "field 'predicted_label' must be one of ['negative', 'neutral', 'positive']"),
+        ({"correct": "yes"}, "field 'correct' must be true or false"),
+        ({"correct": 1}, "field 'correct' must be true or false"),
+        ({"expected_label": None}, "field 'expected_label' must be one of"),
+        ({"correct": True}, "field 'expected_label' contradicts 'correct'"),
+        ({"extra": 1}, "unknown fields ['extra']; allowed: "),
+    ],
+)
+def test_feedback_messages_name_the_field_and_what_it_must_be(changes, message):
+    with pytest.raises(BadRequest) as refused:
+        parse_feedback(feedback(**changes), SETTINGS, LABELS)
+    assert str(refused.value).startswith(message) and refused.value.status == 400
+
+
+def test_a_right_prediction_needs_no_expected_label_and_the_id_is_normalised():
+    received = parse_feedback(
+        feedback(correct=True, expected_label=..., prediction_id="3F2B8F0E8D6C4C1E9D7A1B2C3D4E5F60"), SETTINGS, LABELS
+    )
+    assert received.expected_label == "positive" and received.prediction_id == "3f2b8f0e-8d6c-4c1e-9d7a-1b2c3d4e5f60"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "field 'text' is required: the tweet to classify"),
+        ({"texts": []}, "field 'texts' must be a non-empty list of tweets"),
+        ({"texts": "one"}, "field 'texts' must be a non-empty list of tweets"),
+        ({"texts": ["a"] * 65}, "field 'texts' has 65 tweets; the limit is 64"),
+        ({"text": 5}, "field 'text' must be a string"),
+        ({"text": "a", "texts": ["b"]}, "send either 'text' (one tweet) or 'texts' (a batch), not both"),
+    ],
+)
+def test_predict_messages(body, message):
+    with pytest.raises(BadRequest, match=re.escape(message)):
+        parse_predict(json.dumps(body).encode(), SETTINGS)
