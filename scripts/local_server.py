@@ -17,7 +17,6 @@ import inspect
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -25,17 +24,21 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import azure.functions as func
+import h11
 import uvicorn
 from azure.functions.decorators.http import HttpTrigger
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from tweet_sentiment.security import JSON_HEADERS
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 if not __package__:  # run as a script: the project root on the path, for scripts.local_queues
@@ -68,18 +71,18 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _endpoint(user_function, body_limit: int, read_seconds: float):
     async def endpoint(request: Request) -> Response:
         declared = request.headers.get("content-length", "")
+        too_large = declared.isdigit() and int(declared) > body_limit
         try:  # a declared oversized body is not read at all: the function refuses it from its headers
-            body = (
-                b""
-                if declared.isdigit() and int(declared) > body_limit
-                else await asyncio.wait_for(_read_body(request, body_limit), read_seconds)
-            )
+            body = b"" if too_large else await asyncio.wait_for(_read_body(request, body_limit), read_seconds)
         except TimeoutError:
             return JSONResponse(
                 {"error": f"the request body did not arrive within {read_seconds:g} s"},
                 status_code=408,
-                headers={"Connection": "close"},
+                headers={**JSON_HEADERS, "Connection": "close"},
             )
+        except ClientDisconnect:
+            logger.info("%s %s: the client disconnected before its body arrived", request.method, request.url.path)
+            return Response(status_code=400)  # nobody is left to read it
         http_request = func.HttpRequest(
             method=request.method,
             url=str(request.url),
@@ -97,6 +100,8 @@ def _endpoint(user_function, body_limit: int, read_seconds: float):
             logger.exception("function %s failed", user_function.__name__)
             return Response(status_code=500)
         headers = {key: value for key, value in answer.headers.items() if key.lower() != "content-type"}
+        if too_large:  # the body it did not read may still be arriving: the connection cannot serve another request
+            headers["Connection"] = "close"
         return Response(answer.get_body(), status_code=answer.status_code, headers=headers, media_type=answer.mimetype)
 
     return endpoint
@@ -115,52 +120,107 @@ def build(functions: list[Any], body_limit: int, read_seconds: float = READ_SECO
         methods = [str(getattr(method, "value", method)) for method in trigger.methods or ("GET", "POST")]
         path = "/" + "/".join(part for part in (prefix, route) if part)
         routes.append(Route(path, _endpoint(function.get_user_function(), body_limit, read_seconds), methods=methods))
-    return Starlette(routes=routes, exception_handlers={HTTPException: _json_error})  # type: ignore[dict-item]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _json_error})  # type: ignore[dict-item]
+    app.router.redirect_slashes = False  # a route with a slash is unknown, as in Azure: 404, not a 307
+    app.add_middleware(_SecurityHeaders)
+    return app
 
 
 async def _json_error(request: Request, error: HTTPException) -> JSONResponse:
-    # Unknown routes and wrong methods answer JSON too, like every error of the app.
+    # Unknown routes and wrong methods answer JSON too, like every error of the app; the path is not echoed.
     return JSONResponse(
-        {"error": f"{error.detail}: {request.method} {request.url.path}"},
+        {"error": f"{error.detail}: see /api/openapi.json for the routes and their methods"},
         status_code=error.status_code,
-        headers=error.headers,
+        headers={**(error.headers or {}), **JSON_HEADERS},
     )
 
 
+class _SecurityHeaders:
+    """The JSON answers' security headers on every answer that does not set its own (the page sets its own)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((name.lower().encode(), value.encode()) for name, value in JSON_HEADERS.items()
+                      if name.lower().encode() not in present),
+                ]  # fmt: skip
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class _HeadDeadlineProtocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, closing a connection whose first request head has not arrived within
-    `read_seconds` (uvicorn itself waits forever; later requests fall under its keep-alive timeout)."""
+    """uvicorn's HTTP/1.1 protocol, with a deadline on every request head: a connection whose next head has not
+    fully arrived within `read_seconds` of its opening or of the previous answer is closed. uvicorn has no
+    setting for it: its keep-alive timer stops at the first byte of a head, so a half-sent head held the
+    connection forever. Its own 400 for a malformed request is JSON with the security headers, like every
+    other answer. (Head size: uvicorn's public `h11_max_incomplete_event_size`; bodies: the endpoint.)"""
 
     read_seconds = READ_SECONDS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._waiting_after = self.cycle  # the head of the request after this cycle is awaited
         self._head_deadline = self.loop.call_later(self.read_seconds, self._head_too_slow)
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self.cycle is not None:
+        if self.cycle is not self._waiting_after:  # a new request's head arrived in time
             self._head_deadline.cancel()
+
+    def on_response_complete(self) -> None:
+        self._head_deadline.cancel()
+        self._arm()  # before the parent, which may start a pipelined request at once
+        super().on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_deadline.cancel()
         super().connection_lost(exc)
 
     def _head_too_slow(self) -> None:
-        if self.cycle is None and not self.transport.is_closing():
+        if self.cycle is self._waiting_after and not self.transport.is_closing():
             self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"error": "malformed HTTP request"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"connection", b"close"),
+            *((name.lower().encode(), value.encode()) for name, value in JSON_HEADERS.items()),
+        ]
+        for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
 
 class _RedactKeys(logging.Filter):
-    """Access log lines without the function key a client may pass as `?code=`."""
+    """Access log lines without the function key a client may pass as `?code=`, however it is spelled
+    (`?CODE=`, `?%63ode=`: the host decodes and ignores case)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
-            record.args = (*record.args[:2], KEY_PARAMETER.sub(r"\1REDACTED", record.args[2]), *record.args[3:])
+            record.args = (*record.args[:2], redacted(record.args[2]), *record.args[3:])
         return True
 
 
-KEY_PARAMETER = re.compile(r"([?&]code=)[^&\s]*", re.IGNORECASE)
+def redacted(target: str) -> str:
+    path, separator, query = target.partition("?")
+    if not separator:
+        return target
+    parameters = []
+    for parameter in query.split("&"):
+        name, equals, _ = parameter.partition("=")
+        parameters.append(f"code{equals}REDACTED" if unquote_plus(name).strip().lower() == "code" else parameter)
+    return f"{path}?{'&'.join(parameters)}"
 
 
 def development_signing_key(path: Path) -> str:
@@ -291,6 +351,8 @@ def main() -> None:
             port=args.port,
             log_level="info",
             http=_HeadDeadlineProtocol,
+            timeout_keep_alive=5,  # an idle kept-alive connection closes after 5 s (uvicorn's public setting)
+            h11_max_incomplete_event_size=16 * 1024,  # the largest request head it buffers
         )
     finally:
         if queues is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -118,11 +121,102 @@ def test_half_sent_requests_are_dropped(impatient_server):
     assert time.monotonic() - started < 5 * 2  # both were closed by the server, not by the client's wait
 
 
+def read_answer(connection: socket.socket) -> bytes:
+    """One whole answer (head and its Content-Length of body) from a kept-alive connection."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    head, body = received.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def closed_within(connection: socket.socket, seconds: float) -> bool:
+    """Whether the server closes the connection within `seconds` (what it sends meanwhile is ignored)."""
+    connection.settimeout(seconds)
+    try:
+        while connection.recv(65536):
+            pass
+        return True
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_a_half_sent_second_request_on_a_kept_alive_connection_is_dropped(impatient_server):
+    with socket.create_connection(("127.0.0.1", impatient_server.port)) as connection:
+        connection.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_answer(connection).startswith(b"HTTP/1.1 200")
+        connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
+        assert closed_within(connection, 1 + 2)  # the read timeout, plus 2 s
+
+
+def test_a_body_trickled_after_a_413_is_not_waited_for(impatient_server):
+    with socket.create_connection(("127.0.0.1", impatient_server.port)) as connection:
+        connection.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 500000000\r\n\r\n"
+        )
+        answer = read_answer(connection)
+        assert answer.startswith(b"HTTP/1.1 413") and b"connection: close" in answer.lower()
+        started = time.monotonic()
+        with contextlib.suppress(OSError):  # the server closes while the client still trickles
+            while time.monotonic() - started < 3:
+                connection.sendall(b"x")
+                time.sleep(0.2)
+        assert closed_within(connection, 0.5)
+
+
+SECURITY_HEADERS = ("x-content-type-options", "content-security-policy", "x-frame-options", "referrer-policy")
+
+
+@pytest.mark.parametrize(
+    "request_line, status",
+    [
+        (b"GET /api/%3Cscript%3Ex%3C/script%3E HTTP/1.1", 404),
+        (b"GET /api/predict HTTP/1.1", 405),
+        (b"GET /api/health/ HTTP/1.1", 404),  # no redirect to the slash-less route
+        (b"GET /api/health HTTP/1.1\r\nHost: a\r\nHost: b", 400),  # refused by uvicorn itself
+        (b"GARBAGE", 400),
+    ],
+)
+def test_every_answer_of_the_local_server_is_json_with_the_security_headers_and_no_echo(server, request_line, status):
+    answer = raw_exchange(server, request_line + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", wait=3)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]
+    assert all(name.encode() in head.lower() for name in SECURITY_HEADERS), head
+    assert b"application/json" in head.lower() and "error" in json.loads(body)
+    assert b"script" not in body.lower()
+
+
+def test_a_client_that_leaves_mid_body_is_logged_in_one_line(azurite):
+    running = LocalServer()
+    with socket.create_connection(("127.0.0.1", running.port)) as connection:
+        connection.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"text": '
+        )
+        time.sleep(0.5)
+    time.sleep(0.5)
+    log = running.stop()
+    assert "Traceback" not in log
+    assert len([line for line in log.splitlines() if "disconnected" in line]) == 1, log
+
+
 def test_function_keys_never_reach_the_access_log(azurite):
     running = LocalServer()
     httpx.get(f"{running.url}/api/health?code=s3cr3t-function-key&x=1")
+    for spelling in ("%63ode", "CODE", "c%6Fde", "%43%4F%44%45"):  # any spelling the host would read as `code`
+        raw_exchange(
+            running,
+            f"GET /api/health?{spelling}=key-{len(spelling)} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode(),
+            2,
+        )
     log = running.stop()
-    assert "s3cr3t-function-key" not in log
+    assert "s3cr3t-function-key" not in log and "key-" not in log
     assert "/api/health?code=REDACTED&x=1" in log
 
 
