@@ -16,9 +16,10 @@ from .config import QUICK_SAMPLE, Budget, DataOptions
 from .data import SOURCES, DataError
 from .export import ExportError
 from .families import BASELINES, FAMILIES
+from .feedback import feedback_from_csv, feedback_rows
 from .feedback_export import export_feedback
 from .report import build as build_report
-from .retrain import feedback_from_csv, feedback_rows, retrain
+from .retrain import retrain
 from .session import run_training_session
 from .tracking import DEFAULT_STORE, TrackingError
 

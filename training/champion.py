@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from tweet_sentiment.model import SentimentModel
 
 from . import evaluate, export, tracking
-from .config import DataOptions, load_split
+from .config import split_of_run
 from .data import Split
 from .export import MEMBER_PREFIX
 from .runner import log_evaluation
@@ -63,8 +63,7 @@ def promote(version: int, store: Path, models_dir: Path) -> Path:
         chosen = client.get_model_version(MODEL_NAME, str(version))
     except MlflowException as error:
         raise tracking.TrackingError(f"no version {version} of {MODEL_NAME} in the registry") from error
-    run = tracking.run_of(chosen)
-    split = load_split(DataOptions.from_params(run.data.params))
+    _, split = split_of_run(tracking.run_of(chosen))
     manifest_path = export_version(chosen, split, models_dir)
     set_alias(chosen, CHAMPION)
     return manifest_path
@@ -99,18 +98,7 @@ def export_version(version: ModelVersion, split: Split, models_dir: Path) -> Pat
         members = {path.name: path.read_bytes() for path in onnx_dir.glob(f"{MEMBER_PREFIX}*")}
         manifest_path, check = export.write_checked(
             (onnx_dir / manifest.onnx_file).read_bytes() if manifest.onnx_file else None,
-            {
-                "name": MODEL_NAME,
-                "version": str(version.version),
-                "labels": manifest.labels,
-                "preprocessing": manifest.preprocessing,
-                "input_kind": manifest.input_kind,
-                "mlflow_run_id": run.info.run_id,
-                "test_metrics": test_metrics,
-                "family": manifest.family,
-                "sequence_length": manifest.sequence_length,
-                "members": manifest.members,
-            },
+            export.released(manifest, str(version.version), test_metrics),
             texts,
             native,
             models_dir,
@@ -147,5 +135,5 @@ def export_champion(split: Split, models_dir: Path) -> Path:
 def export_from_registry(store: Path, models_dir: Path) -> Path:
     """Re-export the current champion, rebuilding its split from the data options logged with its run."""
     tracking.configure(store)
-    run = tracking.run_of(tracking.champion())
-    return export_champion(load_split(DataOptions.from_params(run.data.params)), models_dir)
+    _, split = split_of_run(tracking.run_of(tracking.champion()))
+    return export_champion(split, models_dir)

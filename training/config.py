@@ -97,6 +97,13 @@ def load_split(options: DataOptions) -> Split:
     )
 
 
+def split_of_run(run: Any) -> tuple[DataOptions, Split]:
+    """The data options a run was trained with (its logged params) and the split they rebuild: the one place
+    a registered model's train, validation and test parts are recovered."""
+    options = DataOptions.from_params(run.data.params)
+    return options, load_split(options)
+
+
 def hyperparameters(
     family: str, quick: bool, variant: str | None = None, path: Path = HYPERPARAMETERS
 ) -> dict[str, Any]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tweet_sentiment.manifest import Manifest, sha256_of
 from tweet_sentiment.model import SentimentModel
+
+from .candidate import Candidate
+from .tracking import MODEL_NAME
 
 MAX_PROBABILITY_DIFFERENCE = 1e-4
 CHAMPION_STEM = "champion"
@@ -25,6 +30,34 @@ def parity(native: np.ndarray, exported: np.ndarray) -> dict[str, float]:
     agreement = float(np.mean(native.argmax(axis=1) == exported.argmax(axis=1)))
     difference = float(np.max(np.abs(native - exported))) if native.size else 0.0
     return {"parity_label_agreement": agreement, "parity_max_probability_difference": difference}
+
+
+def described(candidate: Candidate, run_id: str) -> dict[str, Any]:
+    """The manifest's description of a trained candidate (the files' fields are added by `write_checked`):
+    the one place it is built. Its run's exported manifest carries it to every later release."""
+    return {
+        "name": MODEL_NAME,
+        "version": f"run-{run_id[:8]}",
+        "labels": candidate.labels,
+        "preprocessing": candidate.text_config,
+        "input_kind": candidate.input_kind,
+        "mlflow_run_id": run_id,
+        "test_metrics": {},
+        "family": candidate.family,
+        "sequence_length": candidate.sequence_length,
+        "members": candidate.members,
+    }
+
+
+def released(manifest: Manifest, version: str, test_metrics: dict[str, float]) -> dict[str, Any]:
+    """The description of a run's exported model as a registered release: everything it says about the model
+    (labels, text processing, languages, members...) kept, with the registry's version and the test figures."""
+    kept = {
+        field.name: getattr(manifest, field.name)
+        for field in dataclasses.fields(manifest)
+        if field.name not in ("created_at", "onnx_file", "onnx_sha256", "assets")  # written by write_checked
+    }
+    return {**kept, "name": MODEL_NAME, "version": version, "test_metrics": test_metrics}
 
 
 def write_checked(

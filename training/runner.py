@@ -78,18 +78,7 @@ def export_with_parity(
     on `texts` (raises export.ExportError otherwise)."""
     manifest_path, check = export.write_checked(
         candidate.onnx,
-        {
-            "name": tracking.MODEL_NAME,
-            "version": f"run-{run_id[:8]}",
-            "labels": candidate.labels,
-            "preprocessing": candidate.text_config,
-            "input_kind": candidate.input_kind,
-            "mlflow_run_id": run_id,
-            "test_metrics": {},
-            "family": candidate.family,
-            "sequence_length": candidate.sequence_length,
-            "members": candidate.members,
-        },
+        export.described(candidate, run_id),
         texts,
         native,
         folder,

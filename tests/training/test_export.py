@@ -1,0 +1,22 @@
+"""The manifest is described in one place (training/export.py): a release keeps everything the run's export
+said about the model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tests.conftest import SHIPPED_MANIFEST
+from training.export import released
+from tweet_sentiment.manifest import Manifest
+
+
+def test_a_release_keeps_every_description_field_of_the_runs_export():
+    exported = dataclasses.replace(Manifest.read(SHIPPED_MANIFEST), languages=["en", "fr"], version="run-1234abcd")
+    release = released(exported, "17", {"macro_f1": 0.8})
+    assert release["languages"] == ["en", "fr"]  # the former copy listed its fields and dropped this one
+    assert (release["version"], release["test_metrics"]) == ("17", {"macro_f1": 0.8})
+    files = {"created_at", "onnx_file", "onnx_sha256", "assets"}
+    for field in dataclasses.fields(Manifest):
+        if field.name not in files | {"version", "test_metrics", "name"}:
+            assert release[field.name] == getattr(exported, field.name), field.name
+    assert files.isdisjoint(release)

@@ -1,0 +1,73 @@
+"""Verified feedback as training rows: read from the feedback table's entities or an exported CSV, then made
+usable: duplicates and every tweet of the frozen validation and test parts dropped (feedback never leaks into
+evaluation), and the latest share held out, by time, to judge a challenger."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tweet_sentiment.text import TextConfig, tokens
+
+from .data import Split
+from .feedback_export import training_row
+
+# Feedback and evaluation tweets are compared on this form: case, handles, URLs and punctuation do not make
+# a tweet new.
+COMPARISON_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
+
+
+def normalised(text: str) -> str:
+    return " ".join(tokens(text, COMPARISON_TEXT))
+
+
+def feedback_rows(entities: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, Counter[str]]:
+    """Verified feedback with its right label (the user's when the prediction was wrong, the prediction's when
+    right), oldest first; counts of the rows kept and dropped, by reason."""
+    counts: Counter[str] = Counter()
+    rows = []
+    for entity in entities:
+        row, outcome = training_row(entity)
+        counts["verified" if row is not None else f"dropped: {outcome}"] += 1
+        if row is not None:
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=["text", "sentiment", "prediction_id", "received_at"])
+    return frame.sort_values(["received_at", "prediction_id"], kind="stable").reset_index(drop=True), counts
+
+
+def feedback_from_csv(path: Path) -> tuple[pd.DataFrame, Counter[str]]:
+    """An exported feedback CSV (python -m training feedback-export): its rows were verified when exported."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"text", "sentiment", "prediction_id", "received_at"} - set(frame.columns)
+    if missing:
+        raise ValueError(
+            f"{path.name} lacks the columns {sorted(missing)}: export it with `python -m training feedback-export`"
+        )
+    rows = frame[["text", "sentiment", "prediction_id", "received_at"]]
+    counts: Counter[str] = Counter({"verified": len(rows)})
+    return rows.sort_values(["received_at", "prediction_id"], kind="stable").reset_index(drop=True), counts
+
+
+def usable_feedback(
+    feedback: pd.DataFrame, split: Split, counts: Counter[str], holdout_share: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Feedback rows that may train and those held out to judge, after dropping duplicates (the latest
+    feedback on a tweet wins) and every tweet of the frozen validation and test parts (feedback never leaks
+    into evaluation). The held-out slice is the latest `holdout_share`, split by time before any training."""
+    frozen = {normalised(text) for part in (split.validation, split.test) for text in part["text"]}
+    keys = feedback["text"].map(normalised)
+    in_evaluation = keys.isin(frozen)
+    counts["dropped: in the frozen validation or test part"] += int(in_evaluation.sum())
+    kept = feedback[~in_evaluation].assign(key=keys[~in_evaluation])
+    latest = kept.drop_duplicates("key", keep="last")
+    counts["dropped: duplicate of a later feedback"] += len(kept) - len(latest)
+    latest = latest.drop(columns="key")
+    held_out = int(round(len(latest) * holdout_share)) if len(latest) >= 5 else 0
+    train, holdout = latest.iloc[: len(latest) - held_out], latest.iloc[len(latest) - held_out :]
+    counts["used: training"] = len(train)
+    counts["used: held-out judge"] = len(holdout)
+    return train, holdout

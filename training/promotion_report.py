@@ -1,0 +1,53 @@
+"""reports/promotion.md: the retraining's decision, its reasons and figures, for the pull request it opens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .gate import GateSettings
+
+if TYPE_CHECKING:
+    from .retrain import Decision
+
+
+def write_report(decision: Decision, report: Path, settings: GateSettings) -> None:
+    verdict = (
+        f"**Promoted**: version {decision.challenger_version} is the champion and is exported to models/."
+        if decision.promoted
+        else f"**Refused**: version {decision.champion_version} stays the champion."
+    )
+    lines = [
+        "# Promotion decision",
+        "",
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, `python -m training retrain`: champion version "
+        f"{decision.champion_version}, challenger version {decision.challenger_version or '(none)'}.",
+        "",
+        verdict,
+        "",
+    ]
+    if decision.reasons:
+        lines += ["Reasons:", ""] + [f"- {reason}" for reason in decision.reasons] + [""]
+    lines += [
+        "## Figures (through the serving package)",
+        "",
+        f"Thresholds: the frozen test part may not drop by more than {settings.max_test_drop}; on the "
+        "held-out feedback (the latest "
+        f"{settings.holdout_share:.0%}, never trained on) the challenger must do at least as well.",
+        "",
+        "| check | champion | challenger | threshold |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {values['champion']:.4f} | {values['challenger']:.4f} | {values['threshold']:.4f} |"
+        for name, values in decision.figures.items()
+    ]
+    lines += ["", "| behaviour check | champion failures | challenger failures |", "|---|---|---|"]
+    lines += [
+        f"| {check} | {values['champion']} | {values['challenger']} |" for check, values in decision.behaviour.items()
+    ]
+    lines += ["", "## Feedback", "", "| rows | count |", "|---|---|"]
+    lines += [f"| {reason} | {count} |" for reason, count in sorted(decision.feedback_counts.items())]
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
