@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import mlflow
+from adjustText import adjust_text
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -287,18 +288,22 @@ def _charts(runs: list, champion_id: str, out_dir: Path, budget_ratio: float, bu
         (size_axis, "onnx_size_mb", budget_size_mb, f"budget {budget_size_mb:g} MB", "model files, MB (log scale)"),
     )  # fmt: skip
     for axis, metric, budget, budget_label, label in panels:
-        for index, run in enumerate(sorted(timed, key=lambda run: run.data.metrics["val_macro_f1"])):
+        names, xs, ys = [], [], []
+        for run in timed:
             family = run.data.tags.get("family", "?")
             champion = run.info.run_id == champion_id
             point = (run.data.metrics[metric], run.data.metrics["val_macro_f1"])
             axis.scatter(
                 *point, color=colours[family], s=90 if champion else 30, edgecolors="black" if champion else "none"
             )
-            # Alternate sides so that names of close models do not overlap.
-            axis.annotate(run.info.run_name, point, fontsize=7, textcoords="offset points",
-                          xytext=(5, 3) if index % 2 else (-5, -9), ha="left" if index % 2 else "right")  # fmt: skip
+            names.append(axis.text(*point, run.info.run_name, fontsize=7))
+            xs.append(point[0])
+            ys.append(point[1])
         axis.axvline(budget, color="grey", linestyle="--", label=budget_label)
         axis.set_xscale("log")
+        # Names of close models (the transformers cluster near the budget line) are moved apart, with a line
+        # to their point.
+        adjust_text(names, x=xs, y=ys, ax=axis, arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5})
         axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         axis.xaxis.set_minor_formatter(NullFormatter())
         axis.set_xlabel(label)

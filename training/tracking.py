@@ -21,6 +21,10 @@ class TrackingError(RuntimeError):
     """The tracking store cannot be used; the message says what to do."""
 
 
+# The MLflow UI opens an experiment on its GenAI (traces) view unless told it holds trained models.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def configure(store: Path = DEFAULT_STORE) -> str:
     """Point MLflow at the tracking store and the experiment; returns the tracking URI."""
     # Fail in seconds, not minutes, when a remote server is down.
@@ -37,7 +41,9 @@ def configure(store: Path = DEFAULT_STORE) -> str:
     try:
         if mlflow.get_experiment_by_name(EXPERIMENT) is None:
             mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_location)
-        mlflow.set_experiment(EXPERIMENT)
+        experiment = mlflow.set_experiment(EXPERIMENT)
+        if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+            MlflowClient().set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
     except MlflowException as error:
         raise TrackingError(
             f"MLflow tracking store {uri} is not usable ({error}). Fix: start the tracking "

@@ -101,32 +101,19 @@ def wordpiece_inputs(tokenizer: Tokenizer, processed_texts: list[str]) -> dict[s
 
 
 class SentimentModel:
-    """One ONNX Runtime session plus the preprocessing its manifest names. Thread-safe for `predict`."""
+    """A served model: tweets in, labels and scores out. `load` reads a manifest and returns the class of its
+    `input_kind` (one per kind, below); each starts from the same shared text processing. Thread-safe."""
 
-    def __init__(self, manifest: Manifest, session: ort.InferenceSession, assets: dict[str, Path]):
+    def __init__(self, manifest: Manifest):
         self.manifest = manifest
-        self.session = session
         self.load_seconds = 0.0
-        self._inputs = {item.name: item for item in session.get_inputs()}
-        self._probability_output = _probability_output(session)
-        self._vocabulary: dict[str, int] = {}
-        self._tokenizer: Tokenizer | None = None
-        self._sequence_length = manifest.sequence_length or 0  # the manifest requires it where it is used
-        if manifest.input_kind == "token_ids":
-            self._vocabulary = json.loads(assets["vocabulary"].read_text(encoding="utf-8"))
-        elif manifest.input_kind == "wordpiece":
-            self._tokenizer = wordpiece_tokenizer(assets["tokenizer"], self._sequence_length)
 
     @classmethod
     def load(cls, manifest_path: Path, intra_op_threads: int = 1) -> SentimentModel:
         """Load and verify a model; raises ModelError with what to do when it cannot be served."""
         started = time.perf_counter()
         manifest = Manifest.read(manifest_path)
-        model = (
-            EnsembleModel.of_members(manifest_path, manifest, intra_op_threads)
-            if manifest.input_kind == "ensemble"
-            else cls._single(manifest_path, manifest, intra_op_threads)
-        )
+        model = KINDS[manifest.input_kind].open(manifest_path, manifest, intra_op_threads)
         try:
             # The first run loads the lemmatiser tables (not on a user's request) and shows the graph's width.
             warm_up = model.probabilities(["warm up"])
@@ -143,62 +130,22 @@ class SentimentModel:
         return model
 
     @classmethod
-    def _single(cls, manifest_path: Path, manifest: Manifest, intra_op_threads: int) -> SentimentModel:
-        onnx_path = _verified(manifest_path, manifest.onnx_file, manifest.onnx_sha256, "ONNX file")
-        assets = {
-            role: _verified(manifest_path, asset["file"], asset["sha256"], f"{role} file")
-            for role, asset in manifest.assets.items()
-        }
-        options = ort.SessionOptions()
-        # ONNX Runtime sizes its pool from the host's cores, not the container's: set it explicitly.
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
-            raise ModelError(f"ONNX Runtime cannot load {onnx_path} ({error}): re-export the model") from error
-        try:
-            return cls(manifest, session, assets)
-        except Exception as error:  # a damaged asset fails inside tokenizers or json
-            raise ModelError(
-                f"model {manifest_path} cannot be read ({type(error).__name__}: {error}): re-export the model"
-            ) from error
+    def open(cls, manifest_path: Path, manifest: Manifest, intra_op_threads: int) -> SentimentModel:
+        raise NotImplementedError
 
     @property
     def labels(self) -> list[str]:
         return self.manifest.labels
 
-    def _feed(self, words: list[list[str]]) -> dict[str, np.ndarray]:
-        kind = self.manifest.input_kind
-        if kind == "token_ids":
-            ((name, spec),) = self._inputs.items()
-            return {name: token_ids(words, self._vocabulary, self._sequence_length).astype(_numpy_type(spec.type))}
-        processed = [" ".join(tweet) for tweet in words]  # what `preprocess` gives, from the same tokens
-        if kind == "text":
-            (name,) = self._inputs
-            return {name: np.array(processed, dtype=object).reshape(-1, 1)}
-        assert self._tokenizer is not None  # "wordpiece" manifests name a tokenizer (checked at load)
-        columns = wordpiece_inputs(self._tokenizer, processed)
-        return {name: columns[name].astype(_numpy_type(spec.type)) for name, spec in self._inputs.items()}
-
-    def _run(self, words: list[list[str]]) -> np.ndarray:
-        (probabilities,) = self.session.run([self._probability_output], self._feed(words))
-        return np.asarray(probabilities, dtype=np.float64)
-
     def scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
-        """Probabilities and whether each tweet had a readable word, from one pass of the text processing.
-
-        A transformer runs each tweet alone (MICRO_BATCH): its answer does not depend on the tweets sent with
-        it, and no tweet pays for another's padding; the rows come back in the request's order."""
+        """Probabilities and whether each tweet had a readable word, from one pass of the text processing."""
         words = [tokens(text, self.manifest.preprocessing) for text in texts]
         # Emoji-only or non-Latin tweets may keep no word: the model then sees an empty tweet, a guess.
         readable = [bool(set(tweet) - PLACEHOLDERS) for tweet in words]
-        if self.manifest.input_kind != "wordpiece":
-            return self._run(words), readable
-        rows = np.empty((len(texts), len(self.labels)), dtype=np.float64)
-        for chunk in micro_batches([" ".join(tweet) for tweet in words]):
-            rows[chunk] = self._run([words[index] for index in chunk])
-        return rows, readable
+        return self._probabilities(words), readable
+
+    def _probabilities(self, words: list[list[str]]) -> np.ndarray:
+        raise NotImplementedError
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, one row per tweet, columns in `labels` order."""
@@ -222,17 +169,96 @@ class SentimentModel:
         return predictions
 
 
-class EnsembleModel(SentimentModel):
-    """The weighted average of its members' probabilities (`combine`): each member an exported model of its
-    own (its manifest, graph and assets sha256-checked like any model), all fed the same raw tweets."""
+class GraphModel(SentimentModel):
+    """One ONNX Runtime session and the assets its manifest names, sha256-checked."""
 
-    def __init__(self, manifest: Manifest, members: list[tuple[SentimentModel, float]]):
-        self.manifest = manifest
-        self.members = members
-        self.load_seconds = 0.0
+    def __init__(self, manifest: Manifest, session: ort.InferenceSession, assets: dict[str, Path]):
+        super().__init__(manifest)
+        self.session = session
+        self._inputs = {item.name: item for item in session.get_inputs()}
+        self._probability_output = _probability_output(session)
 
     @classmethod
-    def of_members(cls, manifest_path: Path, manifest: Manifest, intra_op_threads: int) -> EnsembleModel:
+    def open(cls, manifest_path: Path, manifest: Manifest, intra_op_threads: int) -> SentimentModel:
+        onnx_path = _verified(manifest_path, manifest.onnx_file, manifest.onnx_sha256, "ONNX file")
+        assets = {
+            role: _verified(manifest_path, asset["file"], asset["sha256"], f"{role} file")
+            for role, asset in manifest.assets.items()
+        }
+        options = ort.SessionOptions()
+        # ONNX Runtime sizes its pool from the host's cores, not the container's: set it explicitly.
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
+            raise ModelError(f"ONNX Runtime cannot load {onnx_path} ({error}): re-export the model") from error
+        try:
+            return cls(manifest, session, assets)
+        except Exception as error:  # a damaged asset fails inside tokenizers or json
+            raise ModelError(
+                f"model {manifest_path} cannot be read ({type(error).__name__}: {error}): re-export the model"
+            ) from error
+
+    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        (probabilities,) = self.session.run([self._probability_output], feed)
+        return np.asarray(probabilities, dtype=np.float64)
+
+
+class TextModel(GraphModel):
+    """input_kind "text": the graph takes the processed tweets as strings (scikit-learn pipelines)."""
+
+    def _probabilities(self, words: list[list[str]]) -> np.ndarray:
+        (name,) = self._inputs
+        processed = [" ".join(tweet) for tweet in words]  # what `preprocess` gives, from the same tokens
+        return self._run({name: np.array(processed, dtype=object).reshape(-1, 1)})
+
+
+class TokenIdModel(GraphModel):
+    """input_kind "token_ids": the biLSTMs, fed ids of the vocabulary saved with them."""
+
+    def __init__(self, manifest: Manifest, session: ort.InferenceSession, assets: dict[str, Path]):
+        super().__init__(manifest, session, assets)
+        self._vocabulary: dict[str, int] = json.loads(assets["vocabulary"].read_text(encoding="utf-8"))
+        self._sequence_length = manifest.sequence_length or 0  # the manifest requires it for this kind
+
+    def _probabilities(self, words: list[list[str]]) -> np.ndarray:
+        ((name, spec),) = self._inputs.items()
+        return self._run(
+            {name: token_ids(words, self._vocabulary, self._sequence_length).astype(_numpy_type(spec.type))}
+        )
+
+
+class WordPieceModel(GraphModel):
+    """input_kind "wordpiece": the transformers, fed their tokenizer's ids. Each tweet runs alone (MICRO_BATCH):
+    its answer does not depend on the tweets sent with it, and no tweet pays for another's padding."""
+
+    def __init__(self, manifest: Manifest, session: ort.InferenceSession, assets: dict[str, Path]):
+        super().__init__(manifest, session, assets)
+        self._tokenizer = wordpiece_tokenizer(assets["tokenizer"], manifest.sequence_length or 0)
+
+    def _probabilities(self, words: list[list[str]]) -> np.ndarray:
+        processed = [" ".join(tweet) for tweet in words]
+        rows = np.empty((len(words), len(self.labels)), dtype=np.float64)
+        for chunk in micro_batches(processed):
+            columns = wordpiece_inputs(self._tokenizer, [processed[index] for index in chunk])
+            rows[chunk] = self._run(
+                {name: columns[name].astype(_numpy_type(spec.type)) for name, spec in self._inputs.items()}
+            )
+        return rows
+
+
+class EnsembleModel(SentimentModel):
+    """input_kind "ensemble": the weighted average of its members' probabilities (`combine`), each member an
+    exported model of its own (its manifest, graph and assets sha256-checked like any model), all fed the
+    same raw tweets."""
+
+    def __init__(self, manifest: Manifest, members: list[tuple[SentimentModel, float]]):
+        super().__init__(manifest)
+        self.members = members
+
+    @classmethod
+    def open(cls, manifest_path: Path, manifest: Manifest, intra_op_threads: int) -> SentimentModel:
         members = []
         for member in manifest.members:
             path = _verified(manifest_path, member["manifest"], member["sha256"], "member manifest")
@@ -247,6 +273,14 @@ class EnsembleModel(SentimentModel):
 
     def scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
         return combine([model.scored(texts) for model, _ in self.members], [weight for _, weight in self.members])
+
+
+KINDS: dict[str, type[SentimentModel]] = {
+    "text": TextModel,
+    "token_ids": TokenIdModel,
+    "wordpiece": WordPieceModel,
+    "ensemble": EnsembleModel,
+}
 
 
 def combine(scored: list[tuple[np.ndarray, list[bool]]], weights: list[float]) -> tuple[np.ndarray, list[bool]]:

@@ -1,5 +1,5 @@
-"""The manifest is described in one place (training/export.py): a release keeps everything the run's export
-said about the model."""
+"""Export and tracking details: the manifest is described in one place (training/export.py), so a release keeps
+everything the run's export said about the model; the experiment tells the MLflow UI what it holds."""
 
 from __future__ import annotations
 
@@ -20,3 +20,15 @@ def test_a_release_keeps_every_description_field_of_the_runs_export():
         if field.name not in files | {"version", "test_metrics", "name"}:
             assert release[field.name] == getattr(exported, field.name), field.name
     assert files.isdisjoint(release)
+
+
+def test_the_experiment_opens_on_the_trained_models_view_of_the_mlflow_ui(tmp_path, monkeypatch):
+    import mlflow
+
+    from training import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.configure(tmp_path / "mlruns")
+    tracking.configure(tmp_path / "mlruns")  # a second time: the tag is set once, not twice
+    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"

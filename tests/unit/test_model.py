@@ -132,3 +132,12 @@ def test_an_ensemble_member_that_cannot_read_a_tweet_abstains_on_it(tmp_path):
     assert [prediction.warnings == [] for prediction in ensemble.predict(tweets)] == [True, True, True]
     (unreadable,) = ensemble.predict(["@united https://t.co/x"])  # no member reads it: a guess, and it says so
     assert unreadable.warnings != []
+
+
+def test_every_input_kind_of_a_manifest_has_its_served_class():
+    from tweet_sentiment.manifest import INPUT_KINDS
+    from tweet_sentiment.model import KINDS, SentimentModel
+
+    assert set(KINDS) == set(INPUT_KINDS)
+    base = SentimentModel.open.__func__  # type: ignore[attr-defined]
+    assert all(issubclass(kind, SentimentModel) and kind.open.__func__ is not base for kind in KINDS.values())  # type: ignore[attr-defined]
