@@ -36,7 +36,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
 from .model import SentimentModel
-from .scoring import FORMATS, SCORE_COLUMNS, Row, rows_of_lines, score_rows, text_of_rows
+from .scoring import FORMATS, SCORE_COLUMNS, chunks_of, rows_of_lines, score_rows, text_of_rows
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def plan(storage: Storage, event: dict[str, Any], settings: Settings) -> int:
     work = storage.container(WORK)
     columns: dict[str, None] = {}
     chunks = rows = 0
-    for chunk in _batched(rows_of_lines(_lines(download.chunks()), kind), settings.archive_chunk_tweets):
+    for chunk in chunks_of(rows_of_lines(_lines(download.chunks()), kind), settings.archive_chunk_tweets):
         for row in chunk:
             columns.update(dict.fromkeys(key for key in row if key not in SCORE_COLUMNS))
         work.upload_blob(
@@ -212,17 +212,6 @@ def plan(storage: Storage, event: dict[str, Any], settings: Settings) -> int:
         storage.enqueue(ASSEMBLY_QUEUE, job.message())
     logger.info("archive: %s planned, %d rows in %d chunks", job.name, rows, chunks)
     return chunks
-
-
-def _batched(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _description(storage: Storage, message: dict[str, Any]) -> tuple[Job, dict[str, Any]] | None:

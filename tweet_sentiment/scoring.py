@@ -187,7 +187,8 @@ class Job:
         }
 
 
-def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+def chunks_of(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    """The rows in lists of `size` (the last one shorter), streamed."""
     chunk: list[Row] = []
     for row in rows:
         chunk.append(row)
@@ -242,7 +243,7 @@ def _assemble(job: Job, columns: list[str]) -> int:
     if kind in ("csv", "jsonl"):
         with temporary.open("w", newline="", encoding="utf-8") as stream:
             stream.write(text_of_rows([], kind, columns, header=True))
-            for chunk in _chunks(rows(), 1000):
+            for chunk in chunks_of(rows(), 1000):
                 stream.write(text_of_rows(chunk, kind, columns, header=False))
     else:
         _write_parquet(temporary, rows(), columns)
@@ -256,7 +257,7 @@ def _write_parquet(path: Path, rows: Iterator[Row], columns: list[str]) -> None:
     parquet = _pyarrow()
     writer = None
     try:
-        for chunk in _chunks(rows, 10_000):
+        for chunk in chunks_of(rows, 10_000):
             table = pa.Table.from_pylist([{column: row.get(column) for column in columns} for row in chunk])
             if writer is None:
                 writer = parquet.ParquetWriter(path, table.schema)
@@ -285,7 +286,7 @@ def run(job: Job, progress: bool = True) -> dict[str, Any]:
         _write_chunk(job.work_folder, index, scored)
         bar.update(len(scored))
 
-    chunks = enumerate(_chunks(read_rows(job.input), job.chunk_size))
+    chunks = enumerate(chunks_of(read_rows(job.input), job.chunk_size))
     model = None if job.workers > 1 else SentimentModel.load(job.manifest, intra_op_threads=1)
     pool = (
         ProcessPoolExecutor(job.workers, initializer=_start_worker, initargs=(str(job.manifest),))
