@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -30,15 +31,16 @@ def _labels_of(probabilities: np.ndarray, labels: list[str], predicted: list[str
     return np.asarray(predicted) if predicted is not None else np.asarray(labels)[probabilities.argmax(axis=1)]
 
 
-def _bootstrap_interval(samples: tuple[np.ndarray, ...], statistic: Callable[..., float]) -> tuple[float, float]:
-    """The 95% interval of `statistic` over 1,000 paired resamples of the tweets (percentile, fixed seed)."""
+def _bootstrap_interval(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any]) -> tuple[float, float]:
+    """The 95% interval of `statistic` over 1,000 paired resamples of the tweets (percentile, fixed seed);
+    `statistic` takes every resample at once (along its last axis)."""
     from scipy.stats import bootstrap
 
     interval = bootstrap(
         samples,
         statistic,
         paired=True,
-        vectorized=False,
+        vectorized=True,
         n_resamples=BOOTSTRAP_RESAMPLES,
         method="percentile",
         random_state=0,
@@ -50,11 +52,31 @@ def _macro_f1(gold: np.ndarray, predicted: np.ndarray, labels: list[str]) -> flo
     return float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0))
 
 
+def _macro_f1_of_resamples(gold: np.ndarray, predicted: np.ndarray, classes: int, axis: int = -1) -> np.ndarray:
+    """Macro-F1 of label codes along `axis` (one value per resample), as f1_score(average="macro",
+    zero_division=0) computes it: per class 2TP / (2TP + FP + FN), 0 where a class is never seen, averaged.
+    Vectorised: a thousand resamples cost about what one call of f1_score does."""
+    gold, predicted = np.moveaxis(gold, axis, -1), np.moveaxis(predicted, axis, -1)
+    scores = []
+    for code in range(classes):
+        true, said = gold == code, predicted == code
+        hits = np.sum(true & said, axis=-1)
+        seen = np.sum(true, axis=-1) + np.sum(said, axis=-1)  # 2TP + FP + FN
+        scores.append(np.where(seen > 0, 2 * hits / np.maximum(seen, 1), 0.0))
+    return np.mean(scores, axis=0)
+
+
+def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
+    index = {label: code for code, label in enumerate(labels)}
+    return np.array([index.get(value, -1) for value in values], dtype=np.int64)  # -1: a label outside `labels`
+
+
 def macro_f1_interval(gold: np.ndarray, predicted: np.ndarray, labels: list[str]) -> tuple[float, float]:
     """The 95% bootstrap interval of macro-F1 (tweets resampled with their predictions): how far the figure
     could move on another sample of tweets of the same size (about +-0.024 on the 1,440 validation tweets)."""
     return _bootstrap_interval(
-        (gold, predicted), lambda gold_part, predicted_part: _macro_f1(gold_part, predicted_part, labels)
+        (_codes(gold, labels), _codes(predicted, labels)),
+        lambda gold_part, predicted_part, axis=-1: _macro_f1_of_resamples(gold_part, predicted_part, len(labels), axis),
     )
 
 
@@ -65,10 +87,17 @@ def paired_difference(
     difference (tweets resampled with both models' predictions, so the tweets the two agree on move
     together)."""
 
-    def difference(gold_part: np.ndarray, baseline_part: np.ndarray, challenger_part: np.ndarray) -> float:
-        return _macro_f1(gold_part, challenger_part, labels) - _macro_f1(gold_part, baseline_part, labels)
+    def difference(
+        gold_part: np.ndarray, baseline_part: np.ndarray, challenger_part: np.ndarray, axis: int = -1
+    ) -> Any:
+        classes = len(labels)
+        return _macro_f1_of_resamples(gold_part, challenger_part, classes, axis) - _macro_f1_of_resamples(
+            gold_part, baseline_part, classes, axis
+        )
 
-    return (difference(gold, baseline, challenger), *_bootstrap_interval((gold, baseline, challenger), difference))
+    point = _macro_f1(gold, challenger, labels) - _macro_f1(gold, baseline, labels)
+    codes = tuple(_codes(values, labels) for values in (gold, baseline, challenger))
+    return (point, *_bootstrap_interval(codes, difference))
 
 
 def metrics(

@@ -7,10 +7,10 @@ ratio holds on any CPU and under any load, where milliseconds do not."""
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import json
 import platform
 import re
@@ -44,7 +44,39 @@ def machine() -> dict[str, str]:
 
 @functools.cache
 def reference_model() -> SentimentModel:
-    """The reference graph, built once per process (about 10 s) in a folder removed at exit."""
+    """The reference graph, built once per machine (about 15 s with torch's import) and kept in the cache
+    folder under a key of everything that shapes it: the checkpoint, the code that builds it and the versions
+    of torch, transformers and ONNX Runtime. Every later run only loads it."""
+    folder = _cached_folder()
+    if not (folder / "reference.json").is_file():
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
+        _build(staging)
+        try:
+            staging.rename(folder)
+        except OSError:  # another process finished first: its graph is the same
+            shutil.rmtree(staging, ignore_errors=True)
+    return SentimentModel.load(folder / "reference.json")
+
+
+def _cached_folder() -> Path:
+    from importlib.metadata import version
+
+    from .bert import MINILM
+    from .checkpoints import cache_folder
+
+    checkpoint = MINILM.locate()
+    identity = hashlib.sha256()
+    for path in (Path(__file__), Path(__file__).with_name("bert.py")):
+        identity.update(path.read_bytes())
+    for path in sorted(checkpoint.iterdir()):
+        identity.update(f"{path.name}:{path.stat().st_size}".encode())
+    identity.update(" ".join(version(name) for name in ("torch", "transformers", "onnxruntime")).encode())
+    folder = cache_folder() / "reference-graph" / identity.hexdigest()[:16]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _build(folder: Path) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -53,8 +85,6 @@ def reference_model() -> SentimentModel:
 
     from .bert import BERT_TEXT, MINILM, _export, classifier
 
-    folder = Path(tempfile.mkdtemp(prefix="reference-graph-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     checkpoint = MINILM.locate()
     torch.manual_seed(REFERENCE_SEED)
     model = classifier(checkpoint, len(LABELS)).eval()
@@ -63,6 +93,7 @@ def reference_model() -> SentimentModel:
     quantize_dynamic(
         str(folder / "fp32.onnx"), str(folder / "reference.onnx"), weight_type=QuantType.QInt8, per_channel=True
     )
+    (folder / "fp32.onnx").unlink()
     shutil.copyfile(checkpoint / "tokenizer.json", folder / "tokenizer.json")
     manifest = Manifest(
         name="reference",
@@ -80,7 +111,6 @@ def reference_model() -> SentimentModel:
         sequence_length=64,
     )
     (folder / "reference.json").write_text(json.dumps(manifest.to_dict()))
-    return SentimentModel.load(folder / "reference.json")
 
 
 @dataclasses.dataclass
