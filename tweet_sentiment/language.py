@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -34,13 +35,28 @@ NAMES = {
 _NOT_WRITTEN = re.compile(r"@\w+|https?://\S+|www\.\S+|#|[^\w\s'’]|\d|_")
 
 
-@functools.cache
+_LOADING = threading.Lock()
+
+
 def _identifier() -> LanguageIdentifier:
+    """py3langid's model (0.8 s of CPU to load), loaded once: concurrent first requests wait for one load
+    instead of each loading it (16 at once took 10 s). The served model loads it with itself."""
+    with _LOADING:
+        return _loaded()
+
+
+@functools.cache
+def _loaded() -> LanguageIdentifier:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages([code for code in NAMES if code in identifier.nb_classes])
     return identifier
+
+
+def load() -> None:
+    """Load the identifier now (at model load), not on a user's first tweet."""
+    _identifier()
 
 
 def written_text(tweet: str) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
+from . import language
 from .language import UNDETERMINED, language_of, unread_warning
 from .manifest import Manifest, ModelError, sha256_of
 from .text import MENTION_TOKEN, URL_TOKEN, tokens
@@ -114,8 +115,9 @@ class SentimentModel:
         started = time.perf_counter()
         manifest = Manifest.read(manifest_path)
         model = KINDS[manifest.input_kind].open(manifest_path, manifest, intra_op_threads)
+        language.load()  # like the lemmatiser tables below: loaded with the model, not on a user's request
         try:
-            # The first run loads the lemmatiser tables (not on a user's request) and shows the graph's width.
+            # The first run loads the lemmatiser tables and shows the graph's width.
             warm_up = model.probabilities(["warm up"])
         except Exception as error:  # a damaged asset fails inside tokenizers, json or ONNX Runtime
             raise ModelError(
