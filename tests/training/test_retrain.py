@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -55,16 +56,17 @@ def served(folder: Path, table: str) -> LocalServer:
 def send_feedback(server: LocalServer, tweets: pd.DataFrame, claimed: list[str]) -> int:
     """Predict each tweet through the API, then tell the service the `claimed` label; returns how many
     feedbacks were accepted."""
-    accepted = 0
+    bodies = []
     texts = tweets["text"].tolist()
-    for start in range(0, len(texts), 64):
-        batch = texts[start : start + 64]
-        answers = httpx.post(f"{server.url}/api/predict", json={"texts": batch}, timeout=30).json()["predictions"]
-        for text, answer, label in zip(batch, answers, claimed[start : start + 64], strict=True):
-            right = answer["label"] == label
-            body = feedback_on(answer, text, correct=right, expected_label=None if right else label)
-            accepted += httpx.post(f"{server.url}/api/feedback", json=body, timeout=30).status_code == 202
-    return accepted
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for start in range(0, len(texts), 64):
+            batch = texts[start : start + 64]
+            answers = http.post("/api/predict", json={"texts": batch}).json()["predictions"]
+            for text, answer, label in zip(batch, answers, claimed[start : start + 64], strict=True):
+                right = answer["label"] == label
+                bodies.append(feedback_on(answer, text, correct=right, expected_label=None if right else label))
+        with ThreadPoolExecutor(8) as pool:  # eight staff at once, as the service is used
+            return sum(pool.map(lambda body: http.post("/api/feedback", json=body).status_code == 202, bodies))
 
 
 def training_cli(*arguments: str) -> subprocess.CompletedProcess:
