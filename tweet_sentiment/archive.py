@@ -36,7 +36,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
 from .model import SentimentModel
-from .scoring import FORMATS, SCORE_COLUMNS, chunks_of, rows_of_lines, score_rows, text_of_rows
+from .scoring import FORMATS, SCORE_COLUMNS, Row, chunks_of, rows_of_lines, score_rows, text_of_rows
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -240,8 +240,7 @@ def score_chunk(
     index = int(message["chunk"])
     work = storage.container(WORK)
     try:
-        lines = _lines(work.download_blob(job.blob(_chunk_blob("input", index))).chunks())
-        rows = list(rows_of_lines(lines, "jsonl"))
+        rows = _input_rows(work, job, index)
         served = model()
         scored = score_rows(served, rows, description["text_column"], settings)
         errors = sum(bool(row["error"]) for row in scored)
@@ -253,6 +252,11 @@ def score_chunk(
         _write_json(work, job.blob(_chunk_blob("attempts", index)), {"error": reason, "at": _now()})
         raise
     _assemble_when_complete(storage, job, description)
+
+
+def _input_rows(work: ContainerClient, job: Job, index: int) -> list[Row]:
+    """The rows of one chunk as the planner wrote them."""
+    return list(rows_of_lines(_lines(work.download_blob(job.blob(_chunk_blob("input", index))).chunks()), "jsonl"))
 
 
 def chunk_failed(storage: Storage, message: dict[str, Any]) -> None:
@@ -353,10 +357,9 @@ def _stage(output: Any, number: int, text: str) -> Any:
 
 def _unscored(work: ContainerClient, job: Job, index: int, description: dict[str, Any], reason: str) -> tuple[str, int]:
     """A failed chunk's rows, in the output's format, each with the failure as its error: no silent gap."""
-    lines = _lines(work.download_blob(job.blob(_chunk_blob("input", index))).chunks())
     rows = [
         {**row, **dict.fromkeys(SCORE_COLUMNS), "error": f"this part of the file could not be scored ({reason})"}
-        for row in rows_of_lines(lines, "jsonl")
+        for row in _input_rows(work, job, index)
     ]
     return text_of_rows(rows, description["format"], description["columns"], header=False), len(rows)
 
