@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common, storage],
         help="train a challenger on verified feedback; promote it only if it passes the gate",
         description="Reads verified feedback (Table Storage, or --feedback-csv), drops duplicates and every tweet "
-        "of the frozen validation and test parts, holds out the latest feedback, trains a challenger "
+        "of the frozen validation and test parts, holds out a share of the feedback, trains a challenger "
         "of the champion's family on the training part plus the feedback (MLflow alias "
         "@challenger), then gates it with MLflow's model validation: the frozen test part may not "
         "drop by more than RETRAIN_MAX_TEST_DROP (0.005), the held-out feedback must be at least "

@@ -1,7 +1,7 @@
 """The behavioural suite of a served model (CheckList style): invariance to the airline's handle, direction
 when a clear complaint is added, minimum functionality on plain tweets and on tweets that speak in emoji,
-emoticons or punctuation. The tests hold the shipped champion to it; the retraining gate refuses a challenger
-that fails more cases than the champion."""
+emoticons or punctuation. The tests hold the shipped champion to it; the retraining gate compares a challenger's
+outcomes with the champion's case by case (training/gate.py, `behaviour_regressions`)."""
 
 from __future__ import annotations
 
@@ -54,54 +54,71 @@ EXPRESSIVE = [
 SATURATED = 0.95  # a tweet already this negative cannot become strictly more so
 
 
-def invariance_failures(model: SentimentModel, templates: list[str] = TEMPLATES) -> list[str]:
-    """Templates whose label changes with the airline's handle."""
-    failures = []
+Outcomes = dict[str, str | None]  # case -> why it failed, or None when it passed
+
+
+def invariance_outcomes(model: SentimentModel, templates: list[str] = TEMPLATES) -> Outcomes:
+    """Each template: does its label change with the airline's handle?"""
+    outcomes: Outcomes = {}
     for template in templates:
         labels = {prediction.label for prediction in model.predict([template.format(handle=h) for h in HANDLES])}
-        if len(labels) > 1:
-            failures.append(f"{template!r} gets {sorted(labels)} depending on the handle")
-    return failures
+        outcomes[template] = f"{template!r} gets {sorted(labels)} depending on the handle" if len(labels) > 1 else None
+    return outcomes
 
 
-def direction_failures(model: SentimentModel, templates: list[str] = TEMPLATES) -> list[str]:
-    """Tweets that do not become more negative when a clear complaint is added."""
-    failures = []
+def direction_outcomes(model: SentimentModel, templates: list[str] = TEMPLATES) -> Outcomes:
+    """Each tweet with a clear complaint added: does it become more negative?"""
+    outcomes: Outcomes = {}
     for template in templates:
         tweet = template.format(handle="@united")
         base = model.predict([tweet])[0].scores["negative"]
         for complaint in COMPLAINTS:
             after = model.predict([tweet + complaint])[0].scores["negative"]
-            if not (after > base if base < SATURATED else after >= base - 0.01):
-                failures.append(f"{tweet + complaint!r}: negative {base:.3f} -> {after:.3f}")
-    return failures
+            moved = after > base if base < SATURATED else after >= base - 0.01
+            failure = f"{tweet + complaint!r}: negative {base:.3f} -> {after:.3f}"
+            outcomes[tweet + complaint] = None if moved else failure
+    return outcomes
+
+
+def minimum_functionality_outcomes(model: SentimentModel) -> Outcomes:
+    """Plain tweets of obvious sentiment: do they get their label?"""
+    return {
+        text: None if got == expected else f"{text!r}: {got}, expected {expected}"
+        for expected, _, text, got in labelled(model, [(expected, "plain", text) for expected, text in MINIMUM])
+    }
+
+
+def expressive_outcomes(model: SentimentModel) -> Outcomes:
+    """Emoji, emoticon and punctuation tweets of clear sentiment: do they get their label?"""
+    return {
+        tweet: None if got == expected else f"{tweet!r} ({kind}): {got}, expected {expected}"
+        for expected, kind, tweet, got in labelled(model, EXPRESSIVE)
+    }
+
+
+def failures_of(outcomes: Outcomes) -> list[str]:
+    return [failure for failure in outcomes.values() if failure is not None]
+
+
+def invariance_failures(model: SentimentModel, templates: list[str] = TEMPLATES) -> list[str]:
+    return failures_of(invariance_outcomes(model, templates))
+
+
+def direction_failures(model: SentimentModel, templates: list[str] = TEMPLATES) -> list[str]:
+    return failures_of(direction_outcomes(model, templates))
 
 
 def minimum_functionality_failures(model: SentimentModel) -> list[str]:
-    """Plain tweets of obvious sentiment that get another label."""
-    predicted = [prediction.label for prediction in model.predict([text for _, text in MINIMUM])]
-    return [
-        f"{text!r}: {got}, expected {expected}"
-        for (expected, text), got in zip(MINIMUM, predicted, strict=True)
-        if got != expected
-    ]
+    return failures_of(minimum_functionality_outcomes(model))
 
 
-def expressive_failures(model: SentimentModel) -> list[str]:
-    """Emoji, emoticon and punctuation tweets of clear sentiment that get another label."""
-    return [
-        f"{tweet!r} ({kind}): {got}, expected {expected}"
-        for expected, kind, tweet, got in labelled(model, EXPRESSIVE)
-        if got != expected
-    ]
-
-
-def behaviour_failures(model: SentimentModel) -> dict[str, list[str]]:
+def behaviour_outcomes(model: SentimentModel) -> dict[str, Outcomes]:
+    """Every case of the suite, by check: the gate pairs the champion's and a challenger's case by case."""
     return {
-        "invariance": invariance_failures(model),
-        "direction": direction_failures(model),
-        "minimum_functionality": minimum_functionality_failures(model),
-        "expressive": expressive_failures(model),
+        "invariance": invariance_outcomes(model),
+        "direction": direction_outcomes(model),
+        "minimum_functionality": minimum_functionality_outcomes(model),
+        "expressive": expressive_outcomes(model),
     }
 
 

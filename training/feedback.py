@@ -1,9 +1,12 @@
 """Verified feedback as training rows: read from the feedback table's entities or an exported CSV, then made
 usable: duplicates and every tweet of the frozen validation and test parts dropped (feedback never leaks into
-evaluation), and the latest share held out, by time, to judge a challenger."""
+evaluation), and a share held out to judge a challenger. Which tweets are held out, and the order the others train
+in, follow a hash of each tweet's text: the same feedback gives the same challenger whatever order it arrived in
+(eight staff at once interleave at random), and a tweet held out once stays held out at every retraining."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +26,11 @@ COMPARISON_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
 
 def normalised(text: str) -> str:
     return " ".join(tokens(text, COMPARISON_TEXT))
+
+
+def _fraction(key: str) -> float:
+    """A tweet's place in [0, 1), from the sha256 of its normalised text: uniform, and the same on every run."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:13], 16) / 16**13
 
 
 def feedback_rows(entities: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, Counter[str]]:
@@ -57,7 +65,8 @@ def usable_feedback(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Feedback rows that may train and those held out to judge, after dropping duplicates (the latest
     feedback on a tweet wins) and every tweet of the frozen validation and test parts (feedback never leaks
-    into evaluation). The held-out slice is the latest `holdout_share`, split by time before any training."""
+    into evaluation). The held-out slice is about `holdout_share` of the tweets, chosen by the hash of their
+    text before any training; both parts come in the hash's order, not the order of arrival."""
     frozen = {normalised(text) for part in (split.validation, split.test) for text in part["text"]}
     keys = feedback["text"].map(normalised)
     in_evaluation = keys.isin(frozen)
@@ -65,9 +74,10 @@ def usable_feedback(
     kept = feedback[~in_evaluation].assign(key=keys[~in_evaluation])
     latest = kept.drop_duplicates("key", keep="last")
     counts["dropped: duplicate of a later feedback"] += len(kept) - len(latest)
-    latest = latest.drop(columns="key")
-    held_out = int(round(len(latest) * holdout_share)) if len(latest) >= 5 else 0
-    train, holdout = latest.iloc[: len(latest) - held_out], latest.iloc[len(latest) - held_out :]
+    place = latest["key"].map(_fraction)
+    latest = latest.assign(place=place).sort_values("place", kind="stable").drop(columns=["key"])
+    held = latest["place"] < holdout_share if len(latest) >= 5 else latest["place"] < 0
+    train, holdout = (part.drop(columns="place").reset_index(drop=True) for part in (latest[~held], latest[held]))
     counts["used: training"] = len(train)
     counts["used: held-out judge"] = len(holdout)
     return train, holdout

@@ -2,8 +2,13 @@
 then mlflow.validate_evaluation_results with MetricThreshold) on figures computed through the serving package
 (ONNX Runtime, the shared text processing):
 - frozen airline test part: macro-F1 and accuracy may not drop by more than RETRAIN_MAX_TEST_DROP;
-- held-out feedback: accuracy and macro-F1 at least the champion's (what the feedback was for);
-- behavioural suite: no more failures than the champion, check by check;
+- held-out feedback (what the feedback was for): the challenger not measurably worse than the champion, by an
+  exact paired test (McNemar's, one-sided, at PAIRED_ALPHA) on the tweets one gets right and the other wrong;
+  "at least the champion's accuracy" was decided by one tweet of the held-out slice;
+- behavioural suite: no check, and not the suite as a whole, measurably worse than the champion's, by an exact
+  paired test (McNemar's again) on the cases one fails and the other passes: one
+  borderline tweet that flips cannot refuse a challenger (it takes at least five new failures),
+  a challenger that breaks a check does not pass;
 - ONNX parity and the serving budget (the runner's own checks, read from the challenger's run).
 """
 
@@ -23,22 +28,27 @@ from mlflow.metrics import MetricValue
 from mlflow.models import MetricThreshold, make_metric
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 from mlflow.tracking import MlflowClient
+from scipy.stats import binomtest
 from sklearn.metrics import f1_score
 
 from tweet_sentiment.model import SentimentModel
 
 from . import tracking
-from .behaviour import behaviour_failures
+from .behaviour import Outcomes, behaviour_outcomes
 from .champion import set_alias
 from .data import Split
 
 CHALLENGER = "challenger"
+# A regression (held-out feedback, behavioural suite) is refused when a one-sided exact paired test says it is more
+# than chance: with nothing repaired, 5 new failures give p = 0.031 (refused), 4 give 0.0625 (not).
+PAIRED_ALPHA = 0.05
+PAIRED = float("nan")  # the threshold column of a check decided by the paired test, not by a fixed figure
 
 
 @dataclasses.dataclass(frozen=True)
 class GateSettings:
     max_test_drop: float = 0.005  # macro-F1 and accuracy on the frozen test part
-    holdout_share: float = 0.2  # the latest feedback, kept out of training to judge the challenger
+    holdout_share: float = 0.2  # of the feedback's tweets (by a hash of the text), kept out of training to judge
 
     @classmethod
     def from_environment(cls) -> GateSettings:
@@ -156,26 +166,72 @@ def gate(
             test_champion,
         )
         if len(holdout):
-            held_champion = mlflow_evaluation(champion_model, holdout, "champion on held-out feedback")
-            held_challenger = mlflow_evaluation(challenger_model, holdout, "challenger on held-out feedback")
-            verdict.reasons += validate(
-                "held-out feedback",
-                held_challenger,
-                {metric: float(held_champion.metrics[metric]) for metric in ("macro_f1", "accuracy_score")},
-                verdict.figures,
-                held_champion,
-            )
+            verdict.reasons += held_out_regressions(champion_model, challenger_model, holdout, verdict.figures)
         else:
             verdict.reasons.append("no held-out feedback to judge the challenger on: collect more feedback")
-        before, after = behaviour_failures(champion_model), behaviour_failures(challenger_model)
+        before, after = behaviour_outcomes(champion_model), behaviour_outcomes(challenger_model)
         for check in before:
-            verdict.behaviour[check] = {"champion": len(before[check]), "challenger": len(after[check])}
-            if len(after[check]) > len(before[check]):
-                verdict.reasons.append(
-                    f"behaviour, {check}: {len(after[check])} failures against the champion's "
-                    f"{len(before[check])}, e.g. {after[check][0]}"
-                )
+            verdict.behaviour[check] = {
+                "champion": sum(failure is not None for failure in before[check].values()),
+                "challenger": sum(failure is not None for failure in after[check].values()),
+            }
+        verdict.reasons += behaviour_regressions(before, after)
     return verdict
+
+
+def held_out_regressions(
+    champion: SentimentModel, challenger: SentimentModel, holdout: pd.DataFrame, figures: dict[str, dict[str, float]]
+) -> list[str]:
+    """The held-out feedback, tweet by tweet: refused when the challenger newly gets wrong measurably more tweets
+    than it newly gets right (the figures of both are logged through MLflow's evaluation for the record)."""
+    truth = holdout["sentiment"].tolist()
+    answers = {}
+    for name, model in (("champion", champion), ("challenger", challenger)):
+        evaluation = mlflow_evaluation(model, holdout, f"{name} on held-out feedback")
+        for metric in ("macro_f1", "accuracy_score"):
+            figures.setdefault(f"held-out feedback {metric}", {"threshold": PAIRED})[name] = float(
+                evaluation.metrics[metric]
+            )
+        answers[name] = [prediction.label for prediction in model.predict(holdout["text"].tolist())]
+    broken = [
+        f"{text!r}: {new}, expected {true}"
+        for text, true, old, new in zip(holdout["text"], truth, answers["champion"], answers["challenger"], strict=True)
+        if old == true != new
+    ]
+    repaired = [
+        text
+        for text, true, old, new in zip(holdout["text"], truth, answers["champion"], answers["challenger"], strict=True)
+        if new == true != old
+    ]
+    return _regression("held-out feedback", broken, repaired, "tweets")
+
+
+def behaviour_regressions(before: dict[str, Outcomes], after: dict[str, Outcomes]) -> list[str]:
+    """Checks (and the whole suite) where the challenger is measurably worse than the champion: McNemar's exact
+    test on the discordant cases, `broken` (it fails, the champion passes) against `repaired` (the reverse)."""
+    reasons = []
+    all_broken: list[str] = []
+    all_repaired: list[str] = []
+    for check, outcomes in before.items():
+        now = after[check]
+        broken = [str(now[case]) for case, failure in outcomes.items() if failure is None and now[case] is not None]
+        repaired = [case for case, failure in outcomes.items() if failure is not None and now[case] is None]
+        reasons += _regression(f"behaviour, {check}", broken, repaired)
+        all_broken += broken
+        all_repaired += repaired
+    return reasons + _regression("behaviour, the whole suite", all_broken, all_repaired)
+
+
+def _regression(check: str, broken: list[str], repaired: list[str], what: str = "cases") -> list[str]:
+    """McNemar's exact test, one-sided: `broken` (the challenger is wrong where the champion was right) against
+    `repaired` (the reverse); a reason when the challenger is measurably worse."""
+    discordant = len(broken) + len(repaired)
+    if not broken or binomtest(len(broken), discordant, 0.5, alternative="greater").pvalue >= PAIRED_ALPHA:
+        return []
+    return [
+        f"{check}: {len(broken)} {what} newly wrong against {len(repaired)} repaired (paired exact test, "
+        f"p < {PAIRED_ALPHA}), e.g. {broken[0]}"
+    ]
 
 
 def _challenger_version(run_id: str) -> ModelVersion:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,14 +34,15 @@ def write_report(decision: Decision, report: Path, settings: GateSettings) -> No
         "## Figures (through the serving package)",
         "",
         f"Thresholds: the frozen test part may not drop by more than {settings.max_test_drop}; on the "
-        "held-out feedback (the latest "
-        f"{settings.holdout_share:.0%}, never trained on) the challenger must do at least as well.",
+        f"held-out feedback (about {settings.holdout_share:.0%} of its tweets, chosen by a hash of their text, never "
+        "trained on) and on the behavioural suite (by check and over the suite) the challenger may not be "
+        "measurably worse: a one-sided exact paired test (McNemar's) on the tweets whose answer changed.",
         "",
         "| check | champion | challenger | threshold |",
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {values['champion']:.4f} | {values['challenger']:.4f} | {values['threshold']:.4f} |"
+        f"| {name} | {values['champion']:.4f} | {values['challenger']:.4f} | {_threshold(values['threshold'])} |"
         for name, values in decision.figures.items()
     ]
     lines += ["", "| behaviour check | champion failures | challenger failures |", "|---|---|---|"]
@@ -51,3 +53,7 @@ def write_report(decision: Decision, report: Path, settings: GateSettings) -> No
     lines += [f"| {reason} | {count} |" for reason, count in sorted(decision.feedback_counts.items())]
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _threshold(value: float) -> str:
+    return "not measurably worse (paired test)" if math.isnan(value) else f"{value:.4f}"

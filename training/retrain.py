@@ -1,7 +1,7 @@
 """Champion / challenger retraining from verified feedback, behind a gate that cannot be fooled.
 
-retrain: verified feedback (training/feedback.py) -> cleaned rows, the latest held out to judge -> a challenger
-of the champion's family trained on the original training part plus the feedback -> registered as
+retrain: verified feedback (training/feedback.py) -> cleaned rows, a share held out (by a hash of the text) to
+judge -> a challenger of the champion's family trained on the original training part plus the feedback -> registered as
 `@challenger` -> the gate (training/gate.py) -> `@champion` and models/ only when every check passes ->
 reports/promotion.md either way (training/promotion_report.py).
 """
