@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from tweet_sentiment.labels import LABELS
+from tweet_sentiment.labels import LABELS, REASONS
 
 SEED = 42
 TEST_SIZE = 0.2  # of the evaluation tweets
@@ -26,6 +26,10 @@ VALIDATION_SIZE = 0.1  # of the evaluation tweets, carved from what the test par
 # The six US airlines of CrowdFlower's Twitter US Airline Sentiment set: they stand in for Air Paradis.
 AIRLINE_HANDLES = ("united", "virginamerica", "americanair", "southwestair", "jetblue", "usairways")
 AIRLINE_PATTERN = r"@(?:" + "|".join(AIRLINE_HANDLES) + r")\b"
+
+# The team's complaint-reason labels of negative airline tweets (docs/reasons.md says how they were made), keyed
+# by the sha256 of the tweet's text as load_tweets returns it.
+REASON_LABELS = Path(__file__).with_name("reasons.csv")
 
 SOURCES = ("default", "sentiment140", "airline-csv", "csv")
 SENTIMENT140_POLARITY = {"0": "negative", "2": "neutral", "4": "positive"}
@@ -221,3 +225,18 @@ def sample_tweets(tweets: pd.DataFrame, size: int, seed: int = SEED) -> pd.DataF
     strata = tweets["sentiment"] + tweets["airline"].astype(str)
     sample, _ = train_test_split(tweets, train_size=size, stratify=strata, random_state=seed)
     return sample.reset_index(drop=True)
+
+
+def tweet_key(text: str) -> str:
+    """The key of a tweet in the team's labels: the sha256 of its text as load_tweets returns it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def reason_labels(path: Path = REASON_LABELS) -> pd.DataFrame:
+    """The team's complaint reasons: sha256, part, reason, labeller, and the second labeller's reason for the
+    double-labelled sample (empty otherwise)."""
+    labels = pd.read_csv(path, dtype=str, keep_default_na=False)
+    unknown = set(labels["reason"]) - set(REASONS) | set(labels["second_reason"]) - {"", *REASONS}
+    if unknown:
+        raise DataError(f"{path.name}: unknown reasons {sorted(unknown)}. Fix: use one of {REASONS}")
+    return labels
