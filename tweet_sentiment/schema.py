@@ -140,7 +140,9 @@ class Schemas:
         batch_request = create_model("BatchRequest", __config__=strict, texts=(batch, ...))
         feedback_request = create_model(
             "FeedbackRequest",
-            __config__=strict,
+            __config__=ConfigDict(extra="forbid", json_schema_extra=_agreement(labels)),
+            __doc__="A verdict on a prediction; expected_label, when given, agrees with correct: the predicted "
+            "label when the prediction was right, another when it was wrong.",
             __validators__=validators,
             prediction_id=(uuid.UUID, Field(description="the id that /api/predict returned")),
             prediction_token=(
@@ -210,6 +212,23 @@ class Schemas:
 
 def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
+
+
+def _agreement(labels: tuple[str, ...]) -> dict[str, Any]:
+    """_expected_agrees in JSON Schema, for the OpenAPI document: JSON Schema cannot compare two fields, so one
+    rule per predicted label and verdict (`properties` applies only when expected_label is given)."""
+
+    def rule(label: str, correct: bool) -> dict[str, Any]:
+        expected = {"const": label} if correct else {"not": {"const": label}}
+        return {
+            "if": {
+                "properties": {"predicted_label": {"const": label}, "correct": {"const": correct}},
+                "required": ["predicted_label", "correct"],
+            },
+            "then": {"properties": {"expected_label": expected}},
+        }
+
+    return {"allOf": [rule(label, correct) for label in labels for correct in (True, False)]}
 
 
 def _expected_agrees(request: Any) -> Any:

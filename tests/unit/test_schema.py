@@ -91,3 +91,38 @@ def test_a_right_prediction_needs_no_expected_label_and_the_id_is_normalised():
 def test_predict_messages(body, message):
     with pytest.raises(BadRequest, match=re.escape(message)):
         parse_predict(json.dumps(body).encode(), SETTINGS)
+
+
+def verdicts() -> dict[str, dict]:
+    """Every combination of predicted label, verdict and expected label (or none), by name."""
+    return {
+        f"{predicted}-{'right' if correct else 'wrong'}-{'none' if expected is ... else expected}": {
+            "predicted_label": predicted,
+            "correct": correct,
+            "expected_label": expected,
+        }
+        for predicted in LABELS
+        for correct in (True, False)
+        for expected in [*LABELS, ...]
+    }
+
+
+@pytest.mark.parametrize("verdict", verdicts().values(), ids=verdicts().keys())
+def test_the_document_refuses_the_feedback_the_server_refuses(verdict):
+    """The OpenAPI document allowed a verdict that contradicts its expected label (right with another label,
+    wrong with the predicted one), which the server refuses: schemathesis sent them as valid data."""
+    import jsonschema_rs  # what schemathesis validates with
+
+    from tweet_sentiment.openapi import document
+
+    components = document(SETTINGS, LABELS)["components"]
+    validator = jsonschema_rs.Draft202012Validator(
+        {"$ref": "#/components/schemas/FeedbackRequest", "components": components}
+    )
+    body = feedback(**verdict)
+    try:
+        parse_feedback(body, SETTINGS, LABELS)
+        served = "accepted"
+    except BadRequest:
+        served = "refused"
+    assert ("accepted" if validator.is_valid(json.loads(body)) else "refused") == served
