@@ -300,6 +300,13 @@ def archive_file(message: func.QueueMessage) -> None:
     archive.plan(_archive(), _message(message), settings)
 
 
+@app.queue_trigger(
+    arg_name="message", queue_name=archive.FILES_QUEUE + archive.POISON_SUFFIX, connection=archive.CONNECTION
+)
+def archive_file_failed(message: func.QueueMessage) -> None:
+    archive.file_failed(_archive(), _message(message))
+
+
 @app.queue_trigger(arg_name="message", queue_name=archive.CHUNKS_QUEUE, connection=archive.CONNECTION)
 def archive_chunk(message: func.QueueMessage) -> None:
     archive.score_chunk(_archive(), _message(message), model_holder.get, settings)

@@ -25,7 +25,8 @@ class ServedSentiment(PythonModel):
         self.settings = Settings.from_environment()
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from tweet_sentiment.scoring import SCORE_COLUMNS, score_rows
+        from tweet_sentiment.scoring import score_rows
+        from tweet_sentiment.tabular import SCORE_COLUMNS
 
         rows = [{"text": text} for text in model_input["text"].tolist()]
         return pd.DataFrame(score_rows(self.model, rows, "text", self.settings), columns=SCORE_COLUMNS)

@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ScoringError, ModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the disk filled up, a file vanished mid-run: run again to resume
+        print(f"error: {error.strerror or error} ({error.filename or 'output'}); run again to resume", file=sys.stderr)
+        return 1
     print(json.dumps(summary))
     return 0
 

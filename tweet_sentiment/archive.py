@@ -4,8 +4,10 @@ Each step is a queue-triggered function, so that no invocation runs long and a b
 every instance the app scales out to (Azure Functions' own scale-out: the queue's length drives it):
 
 1. `archive-files` receives Event Grid's BlobCreated event for tweets-in/NAME. The planner streams the file once
-   into chunk blobs (tweets-work/NAME/ETAG/input/chunk-N.jsonl), writes the job's description and puts one
-   message per chunk on `archive-chunks`.
+   into chunk blobs (tweets-work/KEY/ETAG/input/chunk-N.jsonl, KEY a hash of the name), writes the job's
+   description and puts one message per chunk on `archive-chunks`. A second event for the same upload plans
+   nothing; a file that cannot be read at all gets a report that says why; a planner that keeps failing ends in
+   `archive-files-poison`, whose function writes the report.
 2. `archive-chunks`: one chunk scored into .../scored/chunk-N, already in the output's format. A retried chunk
    overwrites its own part, so no row is ever written twice; the chunk that completes the set enqueues the
    assembly (a marker blob created only once decides which one).
@@ -14,30 +16,35 @@ every instance the app scales out to (Azure Functions' own scale-out: the queue'
 4. `archive-assemble`: tweets-out/NAME is committed as one block list (a header, then every part in order), so
    it appears whole or not at all, followed by tweets-out/NAME.report.json; the work blobs are then deleted.
 
-A new upload under the same name is a new job (its own ETag); messages of an older one are dropped.
+A new upload under the same name is a new job (its own ETag). Every step of an older job checks the input's
+ETag first and drops its work when the file was replaced; the output and report are committed only if nobody
+committed them since the assembly looked (conditional on their ETags), so the newest upload's results always
+win. Rows are read by tweet_sentiment/tabular.py: no row makes the job fail, CSV cells are never formulas.
 Formats: CSV and JSON Lines (by extension). The tweet column is `text`, or the blob's metadata `text_column`.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
+import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
 from .model import SentimentModel
-from .scoring import FORMATS, SCORE_COLUMNS, Row, chunks_of, rows_of_lines, score_rows, text_of_rows
+from .scoring import FORMATS, chunks_of, score_rows
 from .settings import Settings
+from .tabular import SCORE_COLUMNS, ChunkStream, FileRefused, Notes, Row, read, text_of_rows, text_stream
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,9 @@ BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 SUBJECT = re.compile(rf"^/blobServices/default/containers/{INBOX}/blobs/(?P<name>.+)$")
 QUOTE = '"'  # ETags come quoted; blob names and metadata take them bare
 FORMATS_HERE = {suffix: kind for suffix, kind in FORMATS.items() if kind != "parquet"}  # Parquet: the Spark job
+MAX_BLOB_NAME = 1024  # Azure's limit on a blob's name
+REPORT_SUFFIX = ".report.json"
+POISONED = (FILES_QUEUE, CHUNKS_QUEUE)  # the queues whose poison messages a function reads
 
 
 class ArchiveUnavailable(RuntimeError):
@@ -100,7 +110,7 @@ class Storage:
         for name in (INBOX, OUTBOX, WORK):
             with contextlib.suppress(ResourceExistsError):
                 self.container(name).create_container()
-        for name in (FILES_QUEUE, CHUNKS_QUEUE, ASSEMBLY_QUEUE, CHUNKS_QUEUE + POISON_SUFFIX):
+        for name in (FILES_QUEUE, CHUNKS_QUEUE, ASSEMBLY_QUEUE, *(queue + POISON_SUFFIX for queue in POISONED)):
             with contextlib.suppress(ResourceExistsError):
                 self.queues.create_queue(name)
 
@@ -114,7 +124,24 @@ class Job:
 
     @property
     def prefix(self) -> str:
-        return f"{self.name}/{self.etag.strip(QUOTE)}/"
+        """The job's work blobs: under a hash of the name, so that any name (1,024 characters, `..\\x`) fits."""
+        return f"{hashlib.sha256(self.name.encode('utf-8', 'replace')).hexdigest()[:32]}/{self.etag.strip(QUOTE)}/"
+
+    @property
+    def report_name(self) -> str:
+        """NAME.report.json, or, when that would pass Azure's limit, the name cut short with a hash in it."""
+        if len(self.name) + len(REPORT_SUFFIX) <= MAX_BLOB_NAME:
+            return self.name + REPORT_SUFFIX
+        digest = hashlib.sha256(self.name.encode("utf-8", "replace")).hexdigest()[:16]
+        return f"{self.name[: MAX_BLOB_NAME - len(REPORT_SUFFIX) - 17]}~{digest}{REPORT_SUFFIX}"
+
+    def is_current(self, storage: Storage) -> bool:
+        """Whether the input is still the upload this job scores (not replaced, not deleted)."""
+        try:
+            properties = storage.container(INBOX).get_blob_client(self.name).get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return bool(properties.etag.strip(QUOTE) == self.etag.strip(QUOTE))
 
     def blob(self, part: str) -> str:
         return self.prefix + part
@@ -125,20 +152,6 @@ class Job:
 
 def _chunk_blob(kind: str, index: int) -> str:
     return f"{kind}/chunk-{index:07d}.jsonl"
-
-
-def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    """Text lines of a download streamed in chunks of bytes (UTF-8; line ends kept for the CSV reader)."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
-    for chunk in chunks:
-        pending += decoder.decode(chunk)
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            yield line + "\n"
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending
 
 
 def _read_json(container: ContainerClient, name: str) -> Any | None:
@@ -168,11 +181,20 @@ def job_of_event(event: dict[str, Any]) -> Job | None:
 
 
 def plan(storage: Storage, event: dict[str, Any], settings: Settings) -> int:
-    """Split the announced file into chunks and queue them; returns how many chunks (0: nothing to do)."""
+    """Split the announced file into chunks and queue them; returns how many chunks (0: nothing to do). A
+    failure is recorded for the report and raised again, so that the host retries the planning."""
     announced = job_of_event(event)
     if announced is None:
         logger.warning("archive: ignored an event that is not a blob created in %s", INBOX)
         return 0
+    try:
+        return _plan(storage, announced, settings)
+    except Exception as error:
+        _write_json(storage.container(WORK), announced.blob("attempts/plan.json"), {"error": _reason(error)})
+        raise
+
+
+def _plan(storage: Storage, announced: Job, settings: Settings) -> int:
     source = storage.container(INBOX).get_blob_client(announced.name)
     try:
         properties = source.get_blob_properties()
@@ -180,22 +202,46 @@ def plan(storage: Storage, event: dict[str, Any], settings: Settings) -> int:
         logger.warning("archive: %s was deleted before it could be scored", announced.name)
         return 0
     job = Job(announced.name, properties.etag)  # the file as it is now: a later upload is its own job
+    work = storage.container(WORK)
+    planned = _read_json(work, job.blob("job.json"))
+    if planned is not None or _reported(storage, job):  # a second event for this upload, or a retry
+        if planned is not None and not planned.get("queued"):
+            _queue_chunks(storage, job, planned)  # the earlier planning stopped before its messages
+        return 0
     kind = FORMATS_HERE.get("." + job.name.rsplit(".", 1)[-1].lower()) if "." in job.name else None
     if kind is None:
         _report(storage, job, {"error": "unknown format: name the file .csv or .jsonl (JSON Lines)"})
         return 0
     text_column = (properties.metadata or {}).get("text_column", "text")
+    if not text_column.strip():
+        _report(storage, job, {"error": "the blob's metadata text_column is empty: name the tweet column"})
+        return 0
     download = source.download_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified)
-    work = storage.container(WORK)
+    notes = Notes()
     columns: dict[str, None] = {}
     chunks = rows = 0
-    for chunk in chunks_of(rows_of_lines(_lines(download.chunks()), kind), settings.archive_chunk_tweets):
-        for row in chunk:
-            columns.update(dict.fromkeys(key for key in row if key not in SCORE_COLUMNS))
-        work.upload_blob(
-            job.blob(_chunk_blob("input", chunks)), text_of_rows(chunk, "jsonl", [], False), overwrite=True
+    try:
+        stream = text_stream(io.BufferedReader(ChunkStream(download.chunks())))
+        for chunk in chunks_of(read(stream, kind, notes), settings.archive_chunk_tweets):
+            for row in chunk:
+                columns.update(dict.fromkeys(key for key in row if key not in SCORE_COLUMNS))
+            work.upload_blob(job.blob(_chunk_blob("input", chunks)), _jsonl(chunk), overwrite=True)
+            chunks, rows = chunks + 1, rows + len(chunk)
+    except FileRefused as refused:
+        _drop_work(storage, job)
+        _report(storage, job, {"error": f"the file cannot be read: {refused}"})
+        return 0
+    if rows and text_column not in columns:
+        _drop_work(storage, job)
+        _report(
+            storage,
+            job,
+            {
+                "error": f"no column {text_column!r}; the file's columns are {list(columns)[:20]}: name the tweet "
+                "column in the blob's metadata text_column"
+            },
         )
-        chunks, rows = chunks + 1, rows + len(chunk)
+        return 0
     description = {
         **job.message(),
         "format": kind,
@@ -203,24 +249,54 @@ def plan(storage: Storage, event: dict[str, Any], settings: Settings) -> int:
         "columns": [*columns, *SCORE_COLUMNS],
         "chunks": chunks,
         "rows": rows,
+        "reading": notes.summary(),
         "planned_at": _now(),
+        "queued": False,
     }
-    _write_json(work, job.blob("job.json"), description)  # before the messages: every chunk reads it
-    for index in range(chunks):
-        storage.enqueue(CHUNKS_QUEUE, job.message(chunk=index))
-    if chunks == 0:
-        storage.enqueue(ASSEMBLY_QUEUE, job.message())
+    try:  # created once: of two planners of the same upload, one queues the chunks
+        work.upload_blob(job.blob("job.json"), json.dumps(description, ensure_ascii=False), overwrite=False)
+    except ResourceExistsError:
+        return 0
+    _queue_chunks(storage, job, description)
     logger.info("archive: %s planned, %d rows in %d chunks", job.name, rows, chunks)
     return chunks
 
 
+def _queue_chunks(storage: Storage, job: Job, description: dict[str, Any]) -> None:
+    for index in range(description["chunks"]):
+        storage.enqueue(CHUNKS_QUEUE, job.message(chunk=index))
+    if description["chunks"] == 0:
+        storage.enqueue(ASSEMBLY_QUEUE, job.message())
+    _write_json(storage.container(WORK), job.blob("job.json"), {**description, "queued": True})
+
+
+def _reported(storage: Storage, job: Job) -> bool:
+    """Whether this upload already has its report (the job ran to its end)."""
+    report = _read_json(storage.container(OUTBOX), job.report_name) or {}
+    return bool(report.get("input_etag") == job.etag.strip(QUOTE))
+
+
+def file_failed(storage: Storage, event: dict[str, Any]) -> None:
+    """A file the planner gave up on (the files poison queue): its report says why, so no file vanishes."""
+    job = job_of_event(event)
+    if job is None:
+        return
+    last = _read_json(storage.container(WORK), job.blob("attempts/plan.json")) or {"error": "unknown (see the logs)"}
+    _drop_work(storage, job)
+    _report(storage, job, {"error": f"the file could not be planned: {last['error']}; drop it again to retry"})
+
+
 def _description(storage: Storage, message: dict[str, Any]) -> tuple[Job, dict[str, Any]] | None:
     """The job a chunk or assembly message belongs to, or None when that job is gone (a newer upload, or
-    already assembled): the message is then dropped."""
+    already assembled): the message is then dropped, and a replaced job's work with it."""
     job = Job(str(message["name"]), str(message["etag"]))
     description = _read_json(storage.container(WORK), job.blob("job.json"))
     if description is None:
         logger.info("archive: dropped a message of %s: its job is finished or replaced", job.name)
+        return None
+    if not job.is_current(storage):
+        logger.info("archive: dropped the job of %s: the file was replaced or deleted", job.name)
+        _drop_work(storage, job)
         return None
     return job, description
 
@@ -248,15 +324,19 @@ def score_chunk(
         metadata = {"rows": str(len(rows)), "errors": str(errors), "model_version": served.manifest.version}
         work.upload_blob(job.blob(_chunk_blob("scored", index)), part, overwrite=True, metadata=metadata)
     except Exception as error:
-        reason = f"{type(error).__name__}: {error}"[:500]
-        _write_json(work, job.blob(_chunk_blob("attempts", index)), {"error": reason, "at": _now()})
+        _write_json(work, job.blob(_chunk_blob("attempts", index)), {"error": _reason(error), "at": _now()})
         raise
     _assemble_when_complete(storage, job, description)
 
 
+def _jsonl(rows: list[Row]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def _input_rows(work: ContainerClient, job: Job, index: int) -> list[Row]:
-    """The rows of one chunk as the planner wrote them."""
-    return list(rows_of_lines(_lines(work.download_blob(job.blob(_chunk_blob("input", index))).chunks()), "jsonl"))
+    """The rows of one chunk as the planner wrote them (already read and cleaned: JSON of our own)."""
+    text = work.download_blob(job.blob(_chunk_blob("input", index))).readall().decode("utf-8")
+    return [json.loads(line) for line in text.split("\n") if line]  # not splitlines(): U+2028 is in tweets
 
 
 def chunk_failed(storage: Storage, message: dict[str, Any]) -> None:
@@ -298,12 +378,16 @@ def _assemble_when_complete(storage: Storage, job: Job, description: dict[str, A
 
 def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None:
     """Commit the output (header, then every chunk in order: scored, or its rows with the failure as their
-    error), write the report and delete the work blobs. Returns the report."""
-    found = _description(storage, message)
+    error), write the report and delete the work blobs. Returns the report, or None when the job was dropped
+    (finished already, or its file replaced: the newer upload's results are never overwritten)."""
+    outbox = storage.container(OUTBOX)
+    name, report_name = str(message["name"]), Job(str(message["name"]), "").report_name
+    output_seen, report_seen = _etag_of(outbox, name), _etag_of(outbox, report_name)
+    found = _description(storage, message)  # after looking at the outputs: a newer job's commit changes them
     if found is None:
         return None
     job, description = found
-    work, output = storage.container(WORK), storage.container(OUTBOX).get_blob_client(job.name)
+    work, output = storage.container(WORK), outbox.get_blob_client(job.name)
     kind, columns = description["format"], description["columns"]
     blocks: list[Any] = []
     if kind == "csv":
@@ -325,26 +409,56 @@ def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None
             text, count = _unscored(work, job, index, description, reason)
             rows, errors = rows + count, errors + count
         blocks.append(_stage(output, len(blocks), text))
-    output.commit_block_list(blocks, metadata={"job_etag": job.etag.strip(QUOTE)})
     report = {
         "file": job.name,
+        "input_etag": job.etag.strip(QUOTE),
         "output": f"{OUTBOX}/{job.name}",
         "rows": rows,
         "rows_with_error": errors,
         "chunks": description["chunks"],
         "failed_chunks": failed,
+        "reading": description.get("reading", {}),
         "model_versions": sorted(versions),
         "planned_at": description["planned_at"],
         "finished_at": _now(),
         "status": "complete" if not failed else "complete with failed chunks: drop the file again to retry them",
     }
-    _write_json(storage.container(OUTBOX), job.name + ".report.json", report)
-    for blob in work.list_blobs(name_starts_with=job.prefix):
-        if not blob.name.endswith("/job.json"):
-            work.delete_blob(blob.name)
-    work.delete_blob(job.blob("job.json"))  # last: a retried assembly finds the job gone and stops
+    try:
+        output.commit_block_list(blocks, metadata={"job_etag": job.etag.strip(QUOTE)}, **_unchanged_since(output_seen))
+        body = json.dumps(report, ensure_ascii=False)
+        outbox.upload_blob(report_name, body, overwrite=True, **_unchanged_since(report_seen))
+    except (ResourceModifiedError, ResourceExistsError):
+        logger.info("archive: %s was committed by a newer upload's job: this one is dropped", job.name)
+        _drop_work(storage, job)
+        return None
+    _drop_work(storage, job)
     logger.info("archive: %s scored, %d rows, %d failed chunks", job.name, rows, len(failed))
     return report
+
+
+def _etag_of(container: ContainerClient, name: str) -> str | None:
+    try:
+        return str(container.get_blob_client(name).get_blob_properties().etag)
+    except ResourceNotFoundError:
+        return None
+
+
+def _unchanged_since(etag: str | None) -> dict[str, Any]:
+    """The condition that a blob is as it was seen: the same ETag, or still absent."""
+    if etag is None:
+        return {"match_condition": MatchConditions.IfMissing}
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _drop_work(storage: Storage, job: Job) -> None:
+    """The job's work blobs, job.json last: a message that arrives later finds the job gone and stops."""
+    work = storage.container(WORK)
+    for blob in work.list_blobs(name_starts_with=job.prefix):
+        if not blob.name.endswith("/job.json"):
+            with contextlib.suppress(ResourceNotFoundError):
+                work.delete_blob(blob.name)
+    with contextlib.suppress(ResourceNotFoundError):
+        work.delete_blob(job.blob("job.json"))
 
 
 def _stage(output: Any, number: int, text: str) -> Any:
@@ -364,6 +478,12 @@ def _unscored(work: ContainerClient, job: Job, index: int, description: dict[str
     return text_of_rows(rows, description["format"], description["columns"], header=False), len(rows)
 
 
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
+
+
 def _report(storage: Storage, job: Job, report: dict[str, Any]) -> None:
-    _write_json(storage.container(OUTBOX), job.name + ".report.json", {"file": job.name, **report})
+    """The report of a file that is not scored: why, and what to do."""
+    body = {"file": job.name, "input_etag": job.etag.strip(QUOTE), "status": "not scored", **report}
+    _write_json(storage.container(OUTBOX), job.report_name, body)
     logger.warning("archive: %s not scored: %s", job.name, report.get("error"))

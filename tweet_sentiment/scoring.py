@@ -3,22 +3,27 @@
 The input is read in chunks; each scored chunk is written atomically to a work folder beside the output
 (`OUTPUT.partial/`), so an interrupted job, run again, scores only the chunks it lacks. The output is assembled
 from the chunks into a temporary file and renamed into place: it is whole or absent, never partial. A row that
-cannot be scored gets its `error` and no label; the job never fails for a row. With `workers` > 1, chunks are
-scored by that many processes, each with its own model, at most two chunks each in flight.
+cannot be scored gets its `error` and no label; the job never fails for a row (tweet_sentiment/tabular.py reads
+and writes the rows). With `workers` > 1, chunks are scored by that many processes, each with its own model, at
+most two chunks each in flight; a worker ends when its parent does, however the parent ends.
+
+Everything that can be checked before scoring is: the input exists and names the tweet column, the output is a
+writable file that is not the input, Parquet has pyarrow, no other run writes the same output.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import dataclasses
-import io
+import fcntl
 import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,10 +33,10 @@ from .manifest import Manifest, sha256_of
 from .model import SentimentModel
 from .service import BadRequest, checked_tweet
 from .settings import Settings
+from .tabular import SCORE_COLUMNS, FileRefused, Notes, Row, read, text_of_rows, text_stream
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-SCORE_COLUMNS = ["label", *(f"score_{label}" for label in LABELS), "model_version", "language", "warnings", "error"]
-Row = dict[str, Any]
+CHUNK_CHARS = 4_000_000  # a chunk closes at this many characters of values, whatever its row count
 
 
 class ScoringError(RuntimeError):
@@ -55,43 +60,27 @@ def _pyarrow() -> Any:
     return pyarrow.parquet
 
 
-def rows_of_lines(lines: Iterable[str], kind: str) -> Iterator[Row]:
-    """The rows of a CSV or JSON Lines text, streamed from its lines (a file, or a blob being downloaded).
-    A JSON Lines line that is not an object becomes a row with its error."""
-    if kind == "csv":
-        yield from csv.DictReader(lines)
-        return
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        yield row if isinstance(row, dict) else {"error": f"line {number} is not a JSON object"}
-
-
-def read_rows(path: Path) -> Iterator[Row]:
-    """The input's rows, streamed."""
+def read_rows(path: Path, notes: Notes | None = None) -> Iterator[Row]:
+    """The input's rows, streamed (CSV and JSON Lines through tabular.read: never raises for a row)."""
     kind = file_format(path)
     if kind == "parquet":
         for batch in _pyarrow().ParquetFile(path).iter_batches(batch_size=1000):
             yield from batch.to_pylist()
         return
-    with path.open(newline="", encoding="utf-8", errors="replace") as stream:
-        yield from rows_of_lines(stream, kind)
+    with path.open("rb") as binary, text_stream(binary) as stream:
+        yield from read(stream, kind, notes or Notes())
 
 
-def text_of_rows(rows: Iterable[Row], kind: str, columns: list[str], header: bool) -> str:
-    """Scored rows as CSV (these columns, in order; the header line when asked) or JSON Lines."""
-    if kind == "jsonl":
-        return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
-    stream = io.StringIO(newline="")
-    writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
-    if header:
-        writer.writeheader()
-    writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows)
-    return stream.getvalue()
+def input_columns(path: Path) -> list[str]:
+    """The columns of the input, from its header (CSV), its schema (Parquet) or its first 1,000 rows."""
+    if file_format(path) == "parquet":
+        return list(_pyarrow().ParquetFile(path).schema_arrow.names)
+    columns: dict[str, None] = {}
+    for index, row in enumerate(read_rows(path)):
+        columns.update(dict.fromkeys(key for key in row if key not in SCORE_COLUMNS))
+        if index == 1000:
+            break
+    return list(columns)
 
 
 def count_rows(path: Path) -> int:
@@ -107,7 +96,7 @@ def score_rows(model: SentimentModel, rows: list[Row], text_column: str, setting
     errors: list[str] = []
     for row in rows:
         try:
-            if "error" in row and text_column not in row:
+            if row.get("error"):  # a row the reader could not read
                 raise BadRequest(str(row["error"]))
             if row.get(text_column) is None:
                 raise BadRequest(f"column '{text_column}' is missing")
@@ -122,8 +111,10 @@ def score_rows(model: SentimentModel, rows: list[Row], text_column: str, setting
     for row, text, reason in zip(rows, texts, errors, strict=True):
         out = {key: value for key, value in row.items() if key not in SCORE_COLUMNS}
         empty = dict.fromkeys(SCORE_COLUMNS, None)
+        read_warnings = [row["warnings"]] if row.get("warnings") else []  # what reading the row changed
         if text is None:
-            scored.append({**out, **empty, "model_version": version, "error": reason})
+            unscored = {"model_version": version, "warnings": "; ".join(read_warnings), "error": reason}
+            scored.append({**out, **empty, **unscored})
             continue
         prediction = next(predictions)
         scores = {f"score_{label}": prediction.scores[label] for label in LABELS}
@@ -135,7 +126,7 @@ def score_rows(model: SentimentModel, rows: list[Row], text_column: str, setting
                 **scores,
                 "model_version": version,
                 "language": prediction.language,
-                "warnings": "; ".join(prediction.warnings),
+                "warnings": "; ".join([*read_warnings, *prediction.warnings]),
                 "error": "",
             }
         )
@@ -149,7 +140,17 @@ _worker: tuple[SentimentModel, Settings] | None = None
 
 def _start_worker(manifest_path: str) -> None:
     global _worker
+    parent = os.getppid()
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     _worker = (SentimentModel.load(Path(manifest_path), intra_op_threads=1), Settings.from_environment())
+
+
+def _end_with(parent: int) -> None:
+    """A worker whose parent is gone (killed: no shutdown reached it) ends instead of holding its memory and the
+    caller's pipes as an orphan."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _score_in_worker(rows: list[Row], text_column: str) -> list[Row]:
@@ -187,14 +188,17 @@ class Job:
         }
 
 
-def chunks_of(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    """The rows in lists of `size` (the last one shorter), streamed."""
+def chunks_of(rows: Iterator[Row], size: int, max_chars: int = CHUNK_CHARS) -> Iterator[list[Row]]:
+    """The rows in lists of `size` rows or `max_chars` characters of values, whichever comes first, streamed:
+    memory stays bounded however wide the rows are."""
     chunk: list[Row] = []
+    chars = 0
     for row in rows:
         chunk.append(row)
-        if len(chunk) == size:
+        chars += sum(len(value) if isinstance(value, str) else 8 for value in row.values())
+        if len(chunk) == size or chars >= max_chars:
             yield chunk
-            chunk = []
+            chunk, chars = [], 0
     if chunk:
         yield chunk
 
@@ -215,9 +219,9 @@ def _prepared_work_folder(job: Job) -> int:
     """The work folder for this job; returns how many chunks an interrupted run of the same job left."""
     folder, identity = job.work_folder, job.identity()
     described = folder / "job.json"
-    if folder.is_dir() and (not described.is_file() or json.loads(described.read_text()) != identity):
-        shutil.rmtree(folder)  # another input or model: its chunks do not belong to this job
-    folder.mkdir(parents=True, exist_ok=True)
+    if not described.is_file() or json.loads(described.read_text()) != identity:
+        for chunk in folder.glob("chunk-*.jsonl"):  # another input or model: its chunks do not belong to this job
+            chunk.unlink()
     described.write_text(json.dumps(identity))
     return len(list(folder.glob("chunk-*.jsonl")))
 
@@ -267,14 +271,57 @@ def _write_parquet(path: Path, rows: Iterator[Row], columns: list[str]) -> None:
             writer.close()
 
 
-def run(job: Job, progress: bool = True) -> dict[str, Any]:
-    """Score the whole input into the output; returns a summary (rows, errors, chunks resumed, speed)."""
-    from tqdm import tqdm
-
+def check(job: Job) -> None:
+    """Every mistake in the job's options that can be found before scoring, each with what to do."""
     if not job.input.is_file():
         raise ScoringError(f"{job.input} not found: pass the file of tweets to score")
-    file_format(job.output)
-    Manifest.read(job.manifest)  # a clear error before any work
+    kinds = {file_format(job.input), file_format(job.output)}
+    if "parquet" in kinds:
+        _pyarrow()
+    output = job.output.resolve()
+    if output.is_dir():
+        raise ScoringError(f"{job.output} is a folder: name the file to write (e.g. {job.output / 'scored.csv'})")
+    if output == job.input.resolve():
+        raise ScoringError("the output is the input: name another file, the input is never overwritten")
+    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK):
+        raise ScoringError(f"cannot write in {job.output.parent}: choose a folder that exists and is writable")
+    if output.exists() and not os.access(output, os.W_OK):
+        raise ScoringError(f"{job.output} exists and cannot be replaced: choose another output")
+    Manifest.read(job.manifest)
+    try:
+        columns = input_columns(job.input)
+    except FileRefused as refused:
+        raise ScoringError(f"{job.input.name}: {refused}") from None
+    if job.text_column not in columns:
+        raise ScoringError(
+            f"{job.input.name} has no column {job.text_column!r}; its columns are {columns[:20]}: "
+            "name the tweet column with --text-column"
+        )
+
+
+@contextlib.contextmanager
+def _only_run_on(job: Job) -> Iterator[None]:
+    """One run at a time writes an output: a second is refused instead of corrupting the first one's chunks."""
+    job.work_folder.mkdir(exist_ok=True)
+    with (job.work_folder / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ScoringError(f"another run writes {job.output.name}: wait for it, or choose another output") from None
+        yield
+
+
+def run(job: Job, progress: bool = True) -> dict[str, Any]:
+    """Score the whole input into the output; returns a summary (rows, errors, chunks resumed, speed, what
+    reading the file changed)."""
+    check(job)
+    with _only_run_on(job):
+        return _run(job, progress)
+
+
+def _run(job: Job, progress: bool) -> dict[str, Any]:
+    from tqdm import tqdm
+
     resumed = _prepared_work_folder(job)
     total = count_rows(job.input)
     started = time.perf_counter()
@@ -286,7 +333,8 @@ def run(job: Job, progress: bool = True) -> dict[str, Any]:
         _write_chunk(job.work_folder, index, scored)
         bar.update(len(scored))
 
-    chunks = enumerate(chunks_of(read_rows(job.input), job.chunk_size))
+    notes = Notes()
+    chunks = enumerate(chunks_of(read_rows(job.input, notes), job.chunk_size))
     model = None if job.workers > 1 else SentimentModel.load(job.manifest, intra_op_threads=1)
     pool = (
         ProcessPoolExecutor(job.workers, initializer=_start_worker, initargs=(str(job.manifest),))
@@ -315,7 +363,7 @@ def run(job: Job, progress: bool = True) -> dict[str, Any]:
             pool.shutdown(cancel_futures=True)
         bar.close()
     errors = _assemble(job, [*columns, *SCORE_COLUMNS])
-    shutil.rmtree(job.work_folder)
+    shutil.rmtree(job.work_folder)  # the lock file with it: the run holding it is this one
     seconds = time.perf_counter() - started
     return {
         "output": str(job.output),
@@ -324,6 +372,7 @@ def run(job: Job, progress: bool = True) -> dict[str, Any]:
         "chunks_resumed": min(resumed, -(-total // job.chunk_size)),
         "seconds": round(seconds, 2),
         "tweets_per_second": round(total / seconds, 1) if seconds else None,
+        "reading": notes.summary(),
     }
 
 

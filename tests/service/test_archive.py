@@ -17,7 +17,7 @@ from azure.core.exceptions import ResourceNotFoundError
 import function_app
 from tests.conftest import ROOT, free_port, post
 from tweet_sentiment import archive
-from tweet_sentiment.scoring import SCORE_COLUMNS
+from tweet_sentiment.tabular import SCORE_COLUMNS, neutralised
 
 TWEETS = list(csv.DictReader((ROOT / "tests/data/airline_tweets.csv").open(encoding="utf-8")))
 CHUNK = 25
@@ -112,10 +112,11 @@ def test_a_dropped_file_is_scored_whole_in_order_once_with_a_chunk_that_failed_o
     assert list(out[0]) == ["id", "text", "sentiment", *SCORE_COLUMNS]
     assert (out[7]["error"], out[7]["label"]) == ("column 'text' must not be empty", "")
     assert out[64]["error"] == "column 'text' has 1001 characters; the limit is 1000"
-    for row in out[40:80]:
+    for row, tweet in zip(out[40:80], rows[40:80], strict=True):
         if row["error"]:
             continue
-        answer = json.loads(post(http_functions["predict"], {"text": row["text"]}).get_body())
+        assert row["text"] == neutralised(tweet["text"])  # "@united ...": a formula to Excel, quoted
+        answer = json.loads(post(http_functions["predict"], {"text": tweet["text"]}).get_body())
         assert row["label"] == answer["label"] and row["model_version"] == answer["model"]["version"]
         assert {label: float(row[f"score_{label}"]) for label in answer["labels"]} == answer["scores"]
     assert list(host.storage.container(archive.WORK).list_blobs()) == []  # the work blobs are deleted

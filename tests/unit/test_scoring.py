@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import ROOT, SHIPPED_MANIFEST, body_of, post
 from tweet_sentiment import scoring
-from tweet_sentiment.scoring import SCORE_COLUMNS, Job, ScoringError, run
+from tweet_sentiment.scoring import Job, ScoringError, run
+from tweet_sentiment.tabular import SCORE_COLUMNS, neutralised
 
 TWEETS = list(csv.DictReader((ROOT / "tests/data/airline_tweets.csv").open(encoding="utf-8")))
 
@@ -49,10 +50,11 @@ def test_every_row_comes_out_in_order_with_the_services_answer(tmp_path, http_fu
     assert [row["sentiment"] for row in out] == [row["sentiment"] for row in rows]  # input columns kept
     assert (out[5]["label"], out[5]["error"]) == ("", "column 'text' must not be empty")
     assert out[17]["error"] == "column 'text' has 1001 characters; the limit is 1000" and not out[17]["label"]
-    for row in out[:40]:
+    for row, tweet in zip(out[:40], rows, strict=False):
         if row["error"]:
             continue
-        answer = body_of(post(http_functions["predict"], {"text": row["text"]}))
+        assert row["text"] == neutralised(tweet["text"])  # "@united ...": a formula to Excel, quoted
+        answer = body_of(post(http_functions["predict"], {"text": tweet["text"]}))
         assert row["label"] == answer["label"] and row["language"] == answer["language"]
         assert {label: float(row[f"score_{label}"]) for label in answer["labels"]} == answer["scores"]
         assert row["model_version"] == answer["model"]["version"]
