@@ -19,6 +19,7 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/c
 SCREENSHOTS = ROOT / ".artifacts"
 # Unique in the session's feedback table; the number is stripped by the text processing.
 TWEET = f"@united lost my bag again, worst airline ever #{random.randrange(10**8)}"
+BOX = "Tweets, a blank line between two"
 
 
 @pytest.fixture()
@@ -53,7 +54,7 @@ def answers(page):
 def test_predict_then_report_a_wrong_prediction(server, page, azurite):
     page.goto(f"{server.url}/api/ui")
     expect(page).to_have_title("Tweet Sentiment Prediction")
-    page.get_by_label("Tweets, one per line").fill(TWEET)
+    page.get_by_label(BOX).fill(TWEET)
     page.get_by_role("button", name="Check sentiment").click()
     expect(answers(page)).to_have_count(1)
     expect(page.locator(".sentiment")).to_have_text("negative")
@@ -87,7 +88,7 @@ def test_several_tweets_each_with_its_answer_warnings_and_feedback(server, page,
         "@united",
     ]
     page.goto(f"{server.url}/api/ui")
-    page.get_by_label("Tweets, one per line").fill("\n".join(tweets))
+    page.get_by_label(BOX).fill("\n\n".join(tweets))
     page.get_by_role("button", name="Check sentiment").click()
     expect(answers(page)).to_have_count(3)
     first, french, handle = (answers(page).nth(index) for index in range(3))
@@ -121,12 +122,12 @@ def test_a_low_confidence_answer_is_marked_unsure(server, page):
     weakest = min(tops, key=tops.get)
     assert tops[weakest] < 0.6  # the page's threshold; these tweets are close calls for any sensible model
     page.goto(f"{server.url}/api/ui")
-    page.get_by_label("Tweets, one per line").fill(weakest)
+    page.get_by_label(BOX).fill(weakest)
     page.get_by_role("button", name="Check sentiment").click()
     expect(answers(page)).to_have_count(1)
     expect(answers(page).locator(".unsure")).to_have_text(f"unsure: only {round(tops[weakest] * 100)}%")
     shot(page, "ui-unsure.png")
-    page.get_by_label("Tweets, one per line").fill(TWEET)
+    page.get_by_label(BOX).fill(TWEET)
     page.get_by_role("button", name="Check sentiment").click()
     expect(answers(page).locator(".sentiment")).to_have_text("negative")
     expect(answers(page).locator(".unsure")).to_be_hidden()  # a 0.9+ negative
@@ -134,27 +135,58 @@ def test_a_low_confidence_answer_is_marked_unsure(server, page):
 
 def test_the_previous_answer_goes_the_moment_a_request_fails(server, page):
     page.goto(f"{server.url}/api/ui")
-    page.get_by_label("Tweets, one per line").fill(TWEET)
+    page.get_by_label(BOX).fill(TWEET)
     page.get_by_role("button", name="Check sentiment").click()
     expect(answers(page)).to_have_count(1)
-    page.get_by_label("Tweets, one per line").fill("x" * 1001)  # over MAX_TWEET_CHARS: the service refuses it
+    page.get_by_label(BOX).fill("x" * 1001)  # over MAX_TWEET_CHARS: the service refuses it
     page.get_by_role("button", name="Check sentiment").click()
     expect(page.get_by_role("alert")).to_have_text("This text has 1001 characters: a tweet can have at most 1000.")
     expect(answers(page)).to_have_count(0)  # no stale answer, no live Yes/No for another tweet
     expect(page.get_by_role("button", name="Yes")).to_have_count(0)
     shot(page, "ui-error.png")
-    page.get_by_label("Tweets, one per line").fill("\n".join(["@united late"] * 65))
+    page.get_by_label(BOX).fill("\n\n".join(["@united late"] * 65))
     page.get_by_role("button", name="Check sentiment").click()
     expect(page.get_by_role("alert")).to_have_text("At most 64 tweets at once: you pasted 65.")
 
 
+def test_a_tweet_may_span_lines_and_a_blank_line_separates_tweets(server, page):
+    """One tweet per line cut "I waited 2 hours at the gate." / "Never again." into two tweets, two answers."""
+    page.goto(f"{server.url}/api/ui")
+    page.get_by_label(BOX).focus()
+    page.keyboard.type("@united I waited 2 hours at the gate.\nNever again.")  # Enter: a new line, not a check
+    with page.expect_request("**/api/staff/predict") as sent:
+        page.keyboard.press("Control+Enter")
+    assert sent.value.post_data_json == {"text": "@united I waited 2 hours at the gate.\nNever again."}
+    expect(answers(page)).to_have_count(1)
+    shown = answers(page).locator(".tweet").evaluate("quote => quote.innerText")  # as laid out: its two lines
+    assert shown == "@united I waited 2 hours at the gate.\nNever again."
+    page.get_by_label(BOX).fill("@united I waited 2 hours at the gate.\nNever again.\n \n\n@JetBlue thanks!")
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(answers(page)).to_have_count(2)
+
+
+def test_a_tweet_of_one_long_word_wraps_inside_the_window(server, page):
+    """A 320-character URL widened the page to 3,388 px in a 1,280 px window: the tweet and the session's list
+    ran off to the right."""
+    url = "https://airparadis.example/" + "x" * 293
+    assert len(url) == 320
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{server.url}/api/ui")
+    page.get_by_label(BOX).fill(url)
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(answers(page)).to_have_count(1)
+    expect(page.get_by_role("listitem").filter(has_text=url)).to_have_count(1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    shot(page, "ui-long-word.png")
+
+
 def test_keyboard_only_and_errors_are_announced(server, page):
     page.goto(f"{server.url}/api/ui")
-    page.get_by_label("Tweets, one per line").focus()
+    page.get_by_label(BOX).focus()
     page.keyboard.type("   ")
     page.keyboard.press("Control+Enter")
     expect(page.get_by_role("alert")).to_have_text("Type or paste a tweet first.")
-    page.get_by_label("Tweets, one per line").fill("@JetBlue thank you so much, amazing crew!")
+    page.get_by_label(BOX).fill("@JetBlue thank you so much, amazing crew!")
     page.keyboard.press("Control+Enter")
     expect(page.locator(".sentiment")).to_have_text("positive")
     expect(page.get_by_role("alert")).to_be_hidden()
@@ -174,7 +206,7 @@ def signed_in_server(azurite):
 def test_staff_sign_in_guards_the_page_calls_and_names_the_caller(signed_in_server, page, azurite):
     page.goto(f"{signed_in_server.url}/api/ui")
     assert page.get_by_label("Function key").count() == 0  # staff sign in; nobody types a key
-    page.get_by_label("Tweets, one per line").fill(TWEET)
+    page.get_by_label(BOX).fill(TWEET)
     page.get_by_role("button", name="Check sentiment").click()
     expect(page.get_by_role("alert")).to_contain_text("sign-in has expired")
     # What App Service authentication adds to each request once a member of staff has signed in.
@@ -201,8 +233,8 @@ def test_page_runs_under_its_content_security_policy(server, page):
     policy = response.headers["content-security-policy"]
     assert "script-src 'sha256-" in policy and "'unsafe-inline'" not in policy
     assert response.headers["x-frame-options"] == "DENY"
-    page.get_by_label("Tweets, one per line").fill(
-        "@JetBlue thank you so much, amazing crew!\n@AirParadis vol annulé sans explication, scandaleux"
+    page.get_by_label(BOX).fill(
+        "@JetBlue thank you so much, amazing crew!\n\n@AirParadis vol annulé sans explication, scandaleux"
     )
     page.get_by_role("button", name="Check sentiment").click()
     expect(page.get_by_role("progressbar")).to_have_count(6)
