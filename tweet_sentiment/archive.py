@@ -128,17 +128,24 @@ class Job:
         return f"{hashlib.sha256(self.name.encode('utf-8', 'replace')).hexdigest()[:32]}/{self.etag.strip(QUOTE)}/"
 
     @property
+    def address(self) -> str:
+        """The name by which the blob can be reached. Storage turns `\\` into `/`, and a name such as `../x.csv`
+        (uploaded as `..\\x.csv`) cannot be reached with `/` in it: a URL resolves its `..`."""
+        parts = self.name.split("/")
+        return "\\".join(parts) if {".", ".."} & set(parts) else self.name
+
+    @property
     def report_name(self) -> str:
         """NAME.report.json, or, when that would pass Azure's limit, the name cut short with a hash in it."""
-        if len(self.name) + len(REPORT_SUFFIX) <= MAX_BLOB_NAME:
-            return self.name + REPORT_SUFFIX
+        if len(self.address) + len(REPORT_SUFFIX) <= MAX_BLOB_NAME:
+            return self.address + REPORT_SUFFIX
         digest = hashlib.sha256(self.name.encode("utf-8", "replace")).hexdigest()[:16]
-        return f"{self.name[: MAX_BLOB_NAME - len(REPORT_SUFFIX) - 17]}~{digest}{REPORT_SUFFIX}"
+        return f"{self.address[: MAX_BLOB_NAME - len(REPORT_SUFFIX) - 17]}~{digest}{REPORT_SUFFIX}"
 
     def is_current(self, storage: Storage) -> bool:
         """Whether the input is still the upload this job scores (not replaced, not deleted)."""
         try:
-            properties = storage.container(INBOX).get_blob_client(self.name).get_blob_properties()
+            properties = storage.container(INBOX).get_blob_client(self.address).get_blob_properties()
         except ResourceNotFoundError:
             return False
         return bool(properties.etag.strip(QUOTE) == self.etag.strip(QUOTE))
@@ -195,7 +202,7 @@ def plan(storage: Storage, event: dict[str, Any], settings: Settings) -> int:
 
 
 def _plan(storage: Storage, announced: Job, settings: Settings) -> int:
-    source = storage.container(INBOX).get_blob_client(announced.name)
+    source = storage.container(INBOX).get_blob_client(announced.address)
     try:
         properties = source.get_blob_properties()
     except ResourceNotFoundError:
@@ -381,13 +388,14 @@ def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None
     error), write the report and delete the work blobs. Returns the report, or None when the job was dropped
     (finished already, or its file replaced: the newer upload's results are never overwritten)."""
     outbox = storage.container(OUTBOX)
-    name, report_name = str(message["name"]), Job(str(message["name"]), "").report_name
+    named = Job(str(message["name"]), "")
+    name, report_name = named.address, named.report_name
     output_seen, report_seen = _etag_of(outbox, name), _etag_of(outbox, report_name)
     found = _description(storage, message)  # after looking at the outputs: a newer job's commit changes them
     if found is None:
         return None
     job, description = found
-    work, output = storage.container(WORK), outbox.get_blob_client(job.name)
+    work, output = storage.container(WORK), outbox.get_blob_client(name)
     kind, columns = description["format"], description["columns"]
     blocks: list[Any] = []
     if kind == "csv":

@@ -156,3 +156,86 @@ def test_events_about_anything_else_are_ignored():
         "subject": "/blobServices/default/containers/tweets-in/blobs/a",
     }
     assert archive.job_of_event(deleted) is None
+
+
+def wait_until(check, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds} s")
+
+
+def report_of(host, name: str, etag: str | None = None) -> dict | None:
+    """The report of `name` (of the upload with `etag`, when given), or None while there is none."""
+    try:
+        report = json.loads(
+            host.storage.container(archive.OUTBOX).download_blob(archive.Job(name, "").report_name).readall()
+        )
+    except ResourceNotFoundError:
+        return None
+    return report if etag is None or report.get("input_etag") == etag.strip('"') else None
+
+
+HOSTILE = {  # name -> (content, metadata, rows scored or None when the report must say why not)
+    "cr-only.csv": (b"id,text\r0,great flight\r1,lost bag\r", None, 2),
+    "huge-field.csv": (b"id,text\n0,fine\n1," + b"x" * 300_000 + b"\n2,ok\n", None, 3),
+    "deep.jsonl": (b'{"text": "fine"}\n{"text": ' + b"[" * 3000 + b"]" * 3000 + b"}\n", None, 2),
+    "cut-emoji.jsonl": (b'{"text": "great flight \\ud83d"}\n', None, 1),
+    "..\\bs.csv": (b"id,text\n0,great flight\n", None, 1),
+    "n" * 1010 + ".csv": (b"id,text\n0,great flight\n", None, 1),
+    "wide.csv": (",".join(f"c{i}" for i in range(10_000)).encode() + b"\n" + b"x," * 9_999 + b"x\n", None, None),
+    "no-column.csv": (b"id,tweet\n0,great flight\n", None, None),
+    "empty-metadata.csv": (b"id,text\n0,great flight\n", {"text_column": ""}, None),
+}
+
+
+def test_every_hostile_file_ends_with_a_report_and_none_vanishes(host):
+    for name, (content, metadata, _) in HOSTILE.items():
+        host.storage.container(archive.INBOX).upload_blob(name, content, overwrite=True, metadata=metadata)
+    for name, (_, _, rows) in HOSTILE.items():
+        report = wait_until(lambda name=name: report_of(host, name))
+        if rows is None:
+            assert report["status"] == "not scored" and report["error"], report
+        else:
+            assert report["rows"] == rows and report["status"] == "complete", report
+    assert "columns are ['id', 'tweet']" in report_of(host, "no-column.csv")["error"]
+    assert "10000 columns" in report_of(host, "wide.csv")["error"]
+    assert report_of(host, "cut-emoji.jsonl")["reading"]["rows_changed_when_read"]
+    wait_until(lambda: not list(host.storage.container(archive.WORK).list_blobs()), 30)
+
+
+def test_a_file_replaced_while_its_job_runs_ends_with_the_new_files_rows(host, monkeypatch):
+    real = archive.score_rows
+
+    def slow(*args):
+        time.sleep(0.2)  # the old job is still running when the new upload comes
+        return real(*args)
+
+    monkeypatch.setattr(archive, "score_rows", slow)
+    rows = [{"id": str(index), "text": TWEETS[index % len(TWEETS)]["text"]} for index in range(1000)]
+    drop(host, "replaced.csv", csv_text(rows))
+    work = host.storage.container(archive.WORK)
+    wait_until(lambda: any(blob.name.endswith("/job.json") for blob in work.list_blobs()))
+    newer = host.storage.container(archive.INBOX).upload_blob("replaced.csv", csv_text(rows[:3]), overwrite=True)
+    etag = newer.get_blob_properties().etag
+    report = wait_until(lambda: report_of(host, "replaced.csv", etag))
+    assert report["rows"] == 3
+    wait_until(lambda: not list(work.list_blobs()), 120)  # the old job's work is dropped, not assembled
+    assert report_of(host, "replaced.csv", etag) == report
+    assert len(list(csv.DictReader(io.StringIO(output_text(host, "replaced.csv"))))) == 3
+
+
+def test_a_second_event_for_the_same_upload_plans_nothing(host):
+    drop(host, "twice.csv", csv_text([{"id": "0", "text": TWEETS[0]["text"]}]))
+    report = wait_until(lambda: report_of(host, "twice.csv"))
+    etag = host.storage.container(archive.INBOX).get_blob_client("twice.csv").get_blob_properties().etag
+    event = {
+        "eventType": archive.BLOB_CREATED,
+        "subject": f"/blobServices/default/containers/{archive.INBOX}/blobs/twice.csv",
+        "data": {"eTag": etag},
+    }
+    assert archive.plan(host.storage, event, function_app.settings) == 0
+    assert list(host.storage.container(archive.WORK).list_blobs()) == []
+    assert report_of(host, "twice.csv") == report

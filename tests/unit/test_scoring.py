@@ -4,10 +4,13 @@ real tweets of the airline test part (tests/data/airline_tweets.csv) and the sam
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import subprocess
 import sys
+import time
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -135,3 +138,90 @@ def test_the_command_says_what_to_fix(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)["rows"] == 3
     with pytest.raises(ScoringError, match="unknown format"):
         scoring.file_format(tmp_path / "x.txt")
+
+
+def score_command(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tweet_sentiment", "score", *map(str, args), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        **kwargs,
+    )
+
+
+HOSTILE_FILES = {  # name -> (content, rows, rows with an error)
+    "cr-only.csv": (b"id,text\r0,great flight\r1,lost bag\r", 2, 0),
+    "huge-field.csv": (b"id,text\n0,fine\n1," + b"x" * 300_000 + b"\n2,ok\n", 3, 1),
+    "deep.jsonl": (b'{"text": "fine"}\n{"text": ' + b"[" * 3000 + b"]" * 3000 + b"}\n", 2, 1),
+    "surrogate.jsonl": (b'{"text": "great flight \\ud83d"}\n{"text": "lost bag"}\n', 2, 0),
+    "not-json-numbers.jsonl": (b'{"text": "ok", "n": NaN, "m": 1e999}\n', 1, 0),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_FILES)
+def test_a_hostile_file_is_scored_to_the_end_with_its_bad_rows_as_errors(tmp_path, name):
+    content, count, errors = HOSTILE_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    output = tmp_path / ("out" + path.suffix)
+    result = score_command(path, output)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert output.is_file() and not (tmp_path / "out.partial").exists()
+    if path.suffix == ".jsonl":  # every line is JSON
+        rows = [json.loads(line, parse_constant=pytest.fail) for line in output.read_text("utf-8").splitlines()]
+    else:
+        rows = read_csv(output)
+    assert len(rows) == count == json.loads(result.stdout)["rows"]
+    assert sum(bool(row["error"]) for row in rows) == errors
+
+
+def test_wrong_options_are_refused_before_scoring_with_what_to_do(tmp_path):
+    tweets = archive(tmp_path, [{"id": "0", "tweet": "@united lost my bag"}])
+    wrong_column = score_command(tweets, tmp_path / "out.csv")
+    assert wrong_column.returncode == 2 and "no column 'text'" in wrong_column.stderr
+    assert "['id', 'tweet']" in wrong_column.stderr and not (tmp_path / "out.csv").exists()
+    good = archive(tmp_path, TWEETS[:3], "good.csv")
+    before = good.read_bytes()
+    itself = score_command(good, good)
+    assert itself.returncode == 2 and "the output is the input" in itself.stderr and good.read_bytes() == before
+    (tmp_path / "taken.csv").mkdir()
+    folder = score_command(good, tmp_path / "taken.csv")
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
+    nowhere = score_command(good, tmp_path / "missing" / "out.csv")
+    assert nowhere.returncode == 2 and "cannot write in" in nowhere.stderr
+    for result in (wrong_column, itself, folder, nowhere):
+        assert "Traceback" not in result.stderr
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tmp_path):
+    good = archive(tmp_path, TWEETS[:3])
+    output = tmp_path / "out.csv"
+    work = tmp_path / "out.csv.partial"
+    work.mkdir()
+    with (work / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the first run holds it
+        second = score_command(good, output)
+    assert second.returncode == 2 and "another run writes out.csv" in second.stderr
+    assert score_command(good, output).returncode == 0 and len(read_csv(output)) == 3
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    many = archive(tmp_path, [{"text": row["text"]} for row in TWEETS] * 200)
+    command = subprocess.Popen(
+        [sys.executable, "-m", "tweet_sentiment", "score", str(many), str(tmp_path / "o.csv"), "--workers", "2"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    parent = psutil.Process(command.pid)
+    deadline = time.monotonic() + 60
+    while len(parent.children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = parent.children(recursive=True)
+    assert len(workers) >= 2
+    command.kill()
+    command.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, [worker.cmdline() for worker in alive]
