@@ -323,6 +323,7 @@ def main() -> None:
     azurite = queues = None
     if args.azurite:
         from tweet_sentiment import archive
+        from tweet_sentiment.__main__ import LOCAL_ARCHIVE_STORAGE
         from tweet_sentiment.feedback import azurite_connection_string
 
         # Its own Azurite on a free port: never another process's emulator, whose store would get the feedback.
@@ -331,9 +332,12 @@ def main() -> None:
         connection_string = azurite_connection_string(port=table, blob_port=blob, queue_port=queue)
         os.environ["FEEDBACK_STORAGE_CONNECTION_STRING"] = connection_string
         os.environ[archive.CONNECTION] = connection_string
+        # For `python -m tweet_sentiment archive put FILE`: the ports change at every start.
+        (APP_ROOT / LOCAL_ARCHIVE_STORAGE).write_text(connection_string, encoding="utf-8")
         print(
             f"Azurite on 127.0.0.1 (its data in .azurite/): table {table} (feedback), blob {blob} and queue "
-            f"{queue} (archives: drop a file in tweets-in)",
+            f"{queue} (archives: `.venv/bin/python -m tweet_sentiment archive put FILE` drops a file in tweets-in "
+            "and waits for its report)",
             flush=True,
         )
     print(f"Serving on http://{args.host}:{args.port}: the page is http://{args.host}:{args.port}/api/ui", flush=True)
@@ -358,6 +362,7 @@ def main() -> None:
         if queues is not None:
             queues.stop()
         if azurite is not None:
+            (APP_ROOT / LOCAL_ARCHIVE_STORAGE).unlink(missing_ok=True)
             stop_azurite(azurite)
 
 

@@ -1,16 +1,21 @@
 """Command line of the serving package: `python -m tweet_sentiment score INPUT OUTPUT` scores an archive of
-tweets (CSV, JSON Lines or Parquet) with the served model. Needs the serving requirements only."""
+tweets (CSV, JSON Lines or Parquet) with the served model; `python -m tweet_sentiment archive put FILE` drops a
+file in the archive job's storage (the local app's Azurite by default) and waits for its report. Needs the
+serving requirements only."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from .manifest import ModelError
 from .scoring import Job, ScoringError, run
 from .settings import Settings
+
+LOCAL_ARCHIVE_STORAGE = ".azurite/archive-storage"  # written by scripts/local_server.py --azurite, while it runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--workers", type=int, default=1, help="processes, each with its own model (default 1)")
     score.add_argument("--chunk-size", type=int, default=1000, help="rows per chunk (the unit of resumption)")
     score.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    put = commands.add_parser(
+        "archive",
+        help="drop a file in the archive job's tweets-in and wait for its report (the local app of `make serve`)",
+        description="Uploads FILE to tweets-in of the archive storage (--connection-string, else the "
+        "ArchiveStorage setting, else the Azurite that `make serve` started), waits for the app to score it, "
+        "prints where the output and report are and the report; with --out, downloads both.",
+    )
+    put.add_argument("action", choices=["put"], help="put: drop a file and wait for its report")
+    put.add_argument("file", type=Path, help="a .csv or .jsonl file of tweets")
+    put.add_argument("--text-column", help="the column that holds the tweet (default: text)")
+    put.add_argument("--connection-string", help="the storage account's connection string")
+    put.add_argument("--out", type=Path, help="a folder to download the scored file and its report into")
+    put.add_argument("--timeout", type=float, default=600, help="seconds to wait for the report (default 600)")
     args = parser.parse_args(argv)
+    if args.command == "archive":
+        return archive_put(args)
     if args.workers < 1 or args.chunk_size < 1:
         parser.error("--workers and --chunk-size must be at least 1")
     job = Job(args.input, args.output, args.model, args.text_column, args.chunk_size, args.workers)
@@ -44,6 +64,46 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(json.dumps(summary))
     return 0
+
+
+def archive_put(args: argparse.Namespace) -> int:
+    from . import archive
+
+    connection = args.connection_string or os.environ.get(archive.CONNECTION) or _local_archive_storage()
+    if not connection:
+        print(
+            "error: no archive storage: start the app with `make serve` (it starts Azurite), or pass "
+            "--connection-string",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.file.is_file():
+        print(f"error: {args.file} not found: pass the file of tweets to drop", file=sys.stderr)
+        return 2
+    metadata = {"text_column": args.text_column} if args.text_column else {}
+    storage = archive.Storage.from_connection_string(connection)
+    try:
+        job, report = archive.put(storage, args.file, metadata, args.timeout)
+    except TimeoutError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"report: {archive.OUTBOX}/{job.report_name}", file=sys.stderr)
+    if report.get("output"):
+        print(f"output: {report['output']}", file=sys.stderr)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        outbox = storage.container(archive.OUTBOX)
+        for name in (job.report_name, *([job.address] if report.get("output") else [])):
+            (args.out / Path(name.replace("\\", "/")).name).write_bytes(outbox.download_blob(name).readall())
+        print(f"downloaded into {args.out}", file=sys.stderr)
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if report.get("status", "").startswith("complete") else 1
+
+
+def _local_archive_storage() -> str | None:
+    """The connection string `make serve` leaves for its Azurite (Azurite's published development key)."""
+    path = Path(__file__).resolve().parent.parent / LOCAL_ARCHIVE_STORAGE
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
 if __name__ == "__main__":

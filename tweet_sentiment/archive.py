@@ -33,7 +33,9 @@ import io
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from azure.core import MatchConditions
@@ -488,6 +490,24 @@ def _unscored(work: ContainerClient, job: Job, index: int, description: dict[str
 
 def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
+
+
+# ------------------------------------------------------------------ dropping a file (python -m tweet_sentiment archive)
+
+
+def put(storage: Storage, path: Path, metadata: dict[str, str], timeout: float) -> tuple[Job, dict[str, Any]]:
+    """Drop a file in tweets-in as a user does, and wait for its report; the job and the report."""
+    storage.create_all()
+    with path.open("rb") as data:
+        uploaded = storage.container(INBOX).upload_blob(path.name, data, overwrite=True, metadata=metadata)
+    job = Job(path.name, uploaded.get_blob_properties().etag)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = _read_json(storage.container(OUTBOX), job.report_name) or {}
+        if report.get("input_etag") == job.etag.strip(QUOTE):
+            return job, report
+        time.sleep(0.5)
+    raise TimeoutError(f"no report for {path.name} within {timeout:.0f} s: is the app (make serve) running?")
 
 
 def _report(storage: Storage, job: Job, report: dict[str, Any]) -> None:

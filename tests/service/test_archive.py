@@ -239,3 +239,16 @@ def test_a_second_event_for_the_same_upload_plans_nothing(host):
     assert archive.plan(host.storage, event, function_app.settings) == 0
     assert list(host.storage.container(archive.WORK).list_blobs()) == []
     assert report_of(host, "twice.csv") == report
+
+
+def test_archive_put_drops_a_file_waits_for_its_report_and_downloads_both(host, storage, tmp_path, capsys):
+    from tweet_sentiment.__main__ import main
+
+    path = tmp_path / "mentions-local.csv"
+    path.write_text(csv_text([{"id": "0", "tweet": TWEETS[0]["text"]}]), encoding="utf-8")
+    command = ["archive", "put", str(path), "--text-column", "tweet", "--connection-string", storage]
+    assert main([*command, "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["rows"] == 1 and "report: tweets-out/mentions-local.csv.report.json" in printed.err
+    assert len(list(csv.DictReader(io.StringIO((tmp_path / "out" / "mentions-local.csv").read_text("utf-8"))))) == 1
+    assert json.loads((tmp_path / "out" / "mentions-local.csv.report.json").read_text())["status"] == "complete"
