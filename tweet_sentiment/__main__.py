@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -69,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 def archive_put(args: argparse.Namespace) -> int:
     from . import archive
 
-    connection = args.connection_string or os.environ.get(archive.CONNECTION) or _local_archive_storage()
+    settings = Settings.from_environment()
+    connection = args.connection_string or settings.archive_connection_string or _local_archive_storage()
     if not connection:
         print(
             "error: no archive storage: start the app with `make serve` (it starts Azurite), or pass "
