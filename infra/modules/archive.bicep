@@ -15,7 +15,7 @@ param workRetentionDays int = 7
 var inbox = 'tweets-in'
 var containers = [inbox, 'tweets-out', 'tweets-work']
 var filesQueue = 'archive-files'
-var queues = [filesQueue, '${filesQueue}-poison', 'archive-chunks', 'archive-chunks-poison', 'archive-assemble']
+var queues = [filesQueue, 'archive-files-poison', 'archive-chunks', 'archive-chunks-poison', 'archive-assemble']
 var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
