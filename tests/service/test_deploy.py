@@ -282,8 +282,8 @@ def test_the_archive_module_creates_what_the_code_uses_and_event_grid_sends_with
     assert queues == {
         archive.FILES_QUEUE,
         archive.CHUNKS_QUEUE,
-        archive.CHUNKS_QUEUE + archive.POISON_SUFFIX,
         archive.ASSEMBLY_QUEUE,
+        *(queue + archive.POISON_SUFFIX for queue in archive.POISONED),  # each read by a function
     }
     (subscription,) = resource(parsed, "Microsoft.EventGrid/systemTopics/eventSubscriptions")
     delivery = subscription["properties"]["deliveryWithResourceIdentity"]
