@@ -21,11 +21,12 @@ from .feedback_export import export_feedback
 from .report import build as build_report
 from .retrain import retrain
 from .session import run_training_session
-from .tracking import DEFAULT_STORE, TrackingError
+from .tracking import DEFAULT_STORE, TrackingError, has_store
 
 DEFAULT_MODELS_DIR = Path("models")
 # A quick (smoke) run has its own store, models and report, so that it can never replace the shipped champion.
 QUICK_DIR = Path("quick")
+READERS = ("report", "export", "retrain", "promote")  # commands that read a store: they never create one
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,6 +138,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _existing_store(store: Path) -> None:
+    """A reading command's local store must exist (MLflow would create an empty one and then find no champion
+    in it); the error names the quick run's store when that one is there."""
+    if has_store(store):
+        return
+    quick = QUICK_DIR / DEFAULT_STORE
+    hint = f"; the quick run's store is {quick}/: add `--store {quick}`" if store != quick and has_store(quick) else ""
+    raise TrackingError(f"no MLflow store in {store}/: `python -m training train` makes one{hint}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if hasattr(args, "store"):  # every command but feedback-export
@@ -149,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     for project in ("training", "tweet_sentiment"):
         logging.getLogger(project).setLevel(logging.INFO)
     try:
+        if args.command in READERS:
+            _existing_store(args.store)
         if args.command == "train":
             data = DataOptions(
                 source=args.source,
@@ -161,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             budget = Budget(latency_ratio=args.latency_budget_ratio, size_mb=args.size_budget_mb)
             summary = run_training_session(data, args.store, args.models_dir, args.only, args.quick, budget)
+            if args.quick and "champion" in summary:  # a smoke run ends with its report: nothing more to find
+                summary["report"] = str(build_report(args.store))
             print(json.dumps(summary, indent=2))
         elif args.command == "report":
             print(f"wrote {build_report(args.store, args.out)}")  # out None: by the kind of run (report.py)

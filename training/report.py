@@ -115,8 +115,8 @@ def build(store: Path, out_dir: Path | None = None) -> Path:
     lines = [
         "# Model comparison",
         "",
-        f"Built {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `python -m training report` from "
-        f"MLflow ({_store_name(mlflow.get_tracking_uri())}). Champion trained on: "
+        f"Built {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC (`python -m training report`, or the end of "
+        f"`train --quick`) from MLflow ({_store_name(mlflow.get_tracking_uri())}). Champion trained on: "
         f"{champion_run.data.tags.get('machine.cpu', '?')} (int8: {champion_run.data.tags.get('machine.int8', '?')}), "
         f"{os.cpu_count()} cores, Python {platform.python_version()}.",
         "",

@@ -15,6 +15,7 @@ EXPERIMENT = "tweet-sentiment"
 MODEL_NAME = "tweet-sentiment"
 CHAMPION = "champion"
 DEFAULT_STORE = Path("mlruns")
+DATABASE = "mlflow.db"  # a local store's SQLite file
 
 
 class TrackingError(RuntimeError):
@@ -34,7 +35,7 @@ def configure(store: Path = DEFAULT_STORE) -> str:
     artifact_location = None
     if not uri:
         store.mkdir(parents=True, exist_ok=True)
-        uri = f"sqlite:///{store.resolve() / 'mlflow.db'}"
+        uri = f"sqlite:///{store.resolve() / DATABASE}"
         artifact_location = (store.resolve() / "artifacts").as_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -50,6 +51,11 @@ def configure(store: Path = DEFAULT_STORE) -> str:
             "server, correct MLFLOW_TRACKING_URI, or unset it to use the local store"
         ) from error
     return uri
+
+
+def has_store(store: Path) -> bool:
+    """Whether runs can be read: a tracking server is named, or the local store exists."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (store / DATABASE).is_file()
 
 
 def champion() -> ModelVersion:
