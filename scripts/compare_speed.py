@@ -5,7 +5,7 @@ tweets. Prints a Markdown table with the machine (CPU model, int8 instruction se
     python scripts/compare_speed.py --baseline OLD/champion.json --challenger models/champion.json [--samples 600]
         [--baseline-micro-batch 8]   # how the baseline's service ran transformer batches, if not one tweet a run
 
-Needs the training stack (the split and training/reference.py).
+Needs the training stack (the split and training/pipeline/reference.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tweet_sentiment.model as served
 from training.config import DataOptions, load_split
-from training.reference import machine, time_against
+from training.pipeline.reference import machine, time_against
 from tweet_sentiment.model import SentimentModel
 
 

@@ -1,7 +1,7 @@
 """Two served models on the same tweets: is the challenger's macro-F1 really different from the baseline's?
 Prints a Markdown table per part of the split (validation, test): each model's macro-F1 and accuracy, the
 share of labels that differ, and the challenger-minus-baseline macro-F1 with its 95% paired bootstrap
-interval (training/evaluate.py). An interval that holds 0 means no measurable difference.
+interval (training/pipeline/evaluate.py). An interval that holds 0 means no measurable difference.
 
     python scripts/paired_comparison.py --baseline OLD/champion.json --challenger models/champion.json
 
@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from training.config import DataOptions, load_split
-from training.evaluate import paired_difference
+from training.pipeline.evaluate import paired_difference
 from tweet_sentiment.model import SentimentModel
 
 

@@ -56,7 +56,7 @@ def score(source: Path, target: Path, manifest: Path, workers: int) -> tuple[flo
 
 
 def main() -> None:
-    from training.reference import machine
+    from training.pipeline.reference import machine
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 200_000])

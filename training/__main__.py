@@ -11,16 +11,16 @@ from pathlib import Path
 from tweet_sentiment.feedback import FeedbackStore, FeedbackUnavailable
 from tweet_sentiment.settings import Settings
 
-from .champion import export_from_registry, promote
 from .config import QUICK_SAMPLE, Budget, DataOptions
 from .data import SOURCES, DataError
-from .export import ExportError
 from .families import BASELINES, FAMILIES
-from .feedback import feedback_from_csv, feedback_rows
-from .feedback_export import export_feedback
-from .report import build as build_report
-from .retrain import retrain
-from .session import run_training_session
+from .pipeline.export import ExportError
+from .pipeline.report import build as build_report
+from .promotion.champion import export_from_registry, promote
+from .promotion.feedback import feedback_from_csv, feedback_rows
+from .promotion.feedback_export import export_feedback
+from .promotion.retrain import retrain
+from .promotion.session import run_training_session
 from .tracking import DEFAULT_STORE, TrackingError, has_store
 
 DEFAULT_MODELS_DIR = Path("models")

@@ -20,7 +20,7 @@ RUN_KIND = "run_kind"  # tag of every run: "full" (the committed recipe) or "qui
 class Budget:
     """What a model must meet to be served, the same on any CPU: its single-tweet p50 latency and the time of a
     batch of 64 tweets, each as a ratio to the reference graph (the served architecture, all-MiniLM-L6-v2 int8,
-    training/reference.py) timed side by side in the same process on ONNX Runtime with one thread, and the
+    training/pipeline/reference.py) timed side by side in the same process on ONNX Runtime with one thread, and the
     size of its files (they ship in the image and in git). Absolute milliseconds differ about 3x between CPUs
     on int8 (VNNI or not); ratios between graphs measured together do not decide differently."""
 

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from training import checkpoints
-from training.bert import BERT_TEXT, Checkpoint, fine_tune, labelled, length_batches, quantised
 from training.data import DataError, Split
-from training.distillation import distillation_loss, transfer_tweets
-from training.families import FAMILIES
-from training.retrain import recipe_variant
-from training.runner import export_with_parity
+from training.families import FAMILIES, checkpoints
+from training.families.bert import BERT_TEXT, Checkpoint, fine_tune, labelled, length_batches, quantised
+from training.families.distillation import transfer_tweets
+from training.families.loss import distillation_loss
+from training.pipeline.runner import export_with_parity
+from training.promotion.retrain import recipe_variant
 from tweet_sentiment.labels import LABELS
 from tweet_sentiment.model import SentimentModel
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score
 
-from training.evaluate import macro_f1_interval, metrics, paired_difference
+from training.pipeline.evaluate import macro_f1_interval, metrics, paired_difference
 
 LABELS = ["negative", "neutral", "positive"]
 

@@ -1,4 +1,4 @@
-"""Export and tracking details: the manifest is described in one place (training/export.py), so a release keeps
+"""Export and tracking details: the manifest is described in one place (training/pipeline/export.py), so a release keeps
 everything the run's export said about the model; the experiment tells the MLflow UI what it holds;
 the reference graph of the latency budget is built once per machine."""
 
@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from tests.conftest import SHIPPED_MANIFEST
-from training.export import released
+from training.pipeline.export import released
 from tweet_sentiment.manifest import Manifest
 
 
@@ -38,7 +38,7 @@ def test_the_experiment_opens_on_the_trained_models_view_of_the_mlflow_ui(tmp_pa
 
 
 def test_the_reference_graph_is_built_once_per_machine_and_its_versions(monkeypatch, tmp_path):
-    from training import reference
+    from training.pipeline import reference
 
     first = reference.reference_model()  # built here, or loaded from an earlier run's cache
     reference.reference_model.cache_clear()

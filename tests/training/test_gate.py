@@ -8,10 +8,10 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from training.behaviour import Outcomes
 from training.data import Split
-from training.feedback import usable_feedback
-from training.gate import behaviour_regressions
+from training.pipeline.behaviour import Outcomes
+from training.promotion.feedback import usable_feedback
+from training.promotion.gate import behaviour_regressions
 
 CASES = [f"@united case {index}" for index in range(15)]
 WORDS = ["bag", "seat", "crew", "gate", "food", "wifi", "lounge", "pilot", "refund", "app", "snack", "blanket"]

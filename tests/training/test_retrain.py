@@ -21,8 +21,8 @@ from azure.data.tables import TableClient
 from tests.conftest import ROOT, LocalServer, feedback_on
 from training.config import DataOptions, load_split
 from training.data import load_tweets
-from training.feedback import normalised
-from training.session import run_training_session
+from training.promotion.feedback import normalised
+from training.promotion.session import run_training_session
 
 SAMPLE = DataOptions(sample=4000, train_on_all=True)  # a small sample: every tweet it holds trains
 FEEDBACK_TWEETS = 800

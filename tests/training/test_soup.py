@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from training.bert import Ingredient, average_states, greedy_soup
+from training.families.bert import Ingredient, average_states, greedy_soup
 
 TARGET = 0.4  # the weight a perfect model would have; a state scores 1 - its distance to it
 

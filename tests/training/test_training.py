@@ -17,11 +17,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import ROOT
-from training import classic, export, tracking
-from training.champion import export_from_registry
+from training import tracking
 from training.config import DataOptions, hyperparameters, load_split
-from training.families import FAMILIES
-from training.session import run_training_session
+from training.families import FAMILIES, classic
+from training.pipeline import export
+from training.promotion.champion import export_from_registry
+from training.promotion.session import run_training_session
 from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
 from tweet_sentiment.model import SentimentModel
 from tweet_sentiment.text import TextConfig, preprocess_many
@@ -137,7 +138,7 @@ def test_each_family_serves_what_it_predicted_at_training(session, tmp_path):
 
 
 def test_ensemble_weights_are_fit_on_validation_and_every_member_file_is_checked(session, tmp_path):
-    from training.ensemble import fit_weights
+    from training.families.ensemble import fit_weights
 
     gold = np.array([0, 1, 2, 0])
     right = np.eye(3)[gold]
@@ -320,7 +321,7 @@ def test_unknown_model_names_are_refused_with_the_choices():
 
 
 def test_report_shows_the_budget_the_frontier_and_the_known_failures(session, tmp_path):
-    from training.report import LATENCY, build, figures, pareto_frontier
+    from training.pipeline.report import LATENCY, build, figures, pareto_frontier
 
     summary, folder = session
     report = build(folder / "mlruns", tmp_path).read_text()
@@ -359,7 +360,7 @@ def test_tfidf_graph_agrees_when_one_word_is_in_every_tweet():
     import onnxruntime as ort
     from sklearn.linear_model import LogisticRegression
 
-    from training.classic import _vectorizer, to_onnx
+    from training.families.classic import _vectorizer, to_onnx
 
     words = ["thanks", "delayed", "lost", "great", "bag", "crew", "late", "love", "cancelled", "seat"]
     texts = [f"user {a} {b} user {c}" for a in words for b in words for c in words[:3]]
@@ -372,8 +373,14 @@ def test_tfidf_graph_agrees_when_one_word_is_in_every_tweet():
 
 
 def test_the_student_learns_from_the_cached_teacher_which_is_never_retrained(session, tmp_path):
-    from training.distillation import OUTPUTS_ARTIFACT, read_outputs, teacher_outputs, transfer_tweets, tweet_key
-    from training.session import labels_of
+    from training.families.distillation import (
+        OUTPUTS_ARTIFACT,
+        read_outputs,
+        teacher_outputs,
+        transfer_tweets,
+        tweet_key,
+    )
+    from training.promotion.session import labels_of
 
     summary, folder = session
     client = MlflowClient()

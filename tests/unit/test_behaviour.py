@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import SHIPPED_MANIFEST
-from training.behaviour import (
+from training.pipeline.behaviour import (
     EXPRESSIVE,
     TEMPLATES,
     direction_failures,

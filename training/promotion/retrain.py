@@ -1,9 +1,9 @@
 """Champion / challenger retraining from verified feedback, behind a gate that cannot be fooled.
 
-retrain: verified feedback (training/feedback.py) -> cleaned rows, a share held out (by a hash of the text) to
+retrain: verified feedback (training/promotion/feedback.py) -> cleaned rows, a share held out (by a hash of the text) to
 judge -> a challenger of the champion's family trained on the original training part plus the feedback -> registered as
-`@challenger` -> the gate (training/gate.py) -> `@champion` and models/ only when every check passes ->
-reports/promotion.md either way (training/promotion_report.py).
+`@challenger` -> the gate (training/promotion/gate.py) -> `@champion` and models/ only when every check passes ->
+reports/promotion.md either way (training/promotion/report.py).
 """
 
 from __future__ import annotations
@@ -17,32 +17,18 @@ from typing import Any
 import mlflow
 import pandas as pd
 
-from . import tracking
+from .. import tracking
+from ..config import Budget, DataOptions, hyperparameters, split_of_run
+from ..data import Split
+from ..families import FAMILIES, Family
+from ..pipeline.runner import run_candidate
 from .champion import promote
-from .config import Budget, DataOptions, hyperparameters, split_of_run
-from .data import Split
-from .families import FAMILIES, Family
 from .feedback import usable_feedback
 from .gate import GateSettings, gate
-from .promotion_report import write_report
-from .runner import run_candidate
+from .report import Decision, write_report
 from .session import labels_of
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Decision:
-    promoted: bool
-    reasons: list[str]  # why it was refused; empty when promoted
-    champion_version: str
-    challenger_version: str | None
-    figures: dict[str, dict[str, float]]  # check -> {"champion": ..., "challenger": ..., "threshold": ...}
-    feedback_counts: dict[str, int]
-    behaviour: dict[str, dict[str, int]]  # check -> {"champion": failures, "challenger": failures}
-
-    def summary(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def recipe_variant(champion_variant: str, family: Family) -> str:

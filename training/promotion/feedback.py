@@ -16,7 +16,7 @@ import pandas as pd
 
 from tweet_sentiment.text import TextConfig, tokens
 
-from .data import Split
+from ..data import Split
 from .feedback_export import training_row
 
 # Feedback and evaluation tweets are compared on this form: case, handles, URLs and punctuation do not make

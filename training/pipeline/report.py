@@ -23,9 +23,9 @@ from mlflow.tracking import MlflowClient
 from tweet_sentiment.labels import LABELS
 from tweet_sentiment.model import SentimentModel
 
-from . import tracking
+from .. import tracking
+from ..config import RUN_KIND
 from .behaviour import known_failures
-from .config import RUN_KIND
 
 COLUMNS = [  # (header, metric, format)
     ("val macro-F1", "val_macro_f1", "{:.4f}"),
@@ -70,7 +70,7 @@ def _store_name(uri: str) -> str:
 
 
 def _interval(metrics: dict[str, float], prefix: str) -> str:
-    """The bootstrap interval of macro-F1 (training/evaluate.py), "–" for runs logged before it existed."""
+    """The bootstrap interval of macro-F1 (training/pipeline/evaluate.py), "–" for runs logged before it existed."""
     low, high = metrics.get(f"{prefix}_macro_f1_ci95_low"), metrics.get(f"{prefix}_macro_f1_ci95_high")
     return f"{low:.3f}–{high:.3f}" if low is not None and high is not None else "–"
 
@@ -236,14 +236,14 @@ def _ties(champion_run: Run, runs: list[Run]) -> str:
 
 
 def _known_failures(run_id: str) -> list[str]:
-    """The champion's answers to the documented hard cases (training/behaviour.py)."""
+    """The champion's answers to the documented hard cases (training/pipeline/behaviour.py)."""
     with tempfile.TemporaryDirectory() as folder:
         onnx_dir = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="onnx", dst_path=folder))
         answers = known_failures(SentimentModel.load(onnx_dir / "model.json"))
     lines = [
         "## Known failures",
         "",
-        "Hard cases the champion is known to miss (kept in training/behaviour.py; "
+        "Hard cases the champion is known to miss (kept in training/pipeline/behaviour.py; "
         "not a test: they document the limits).",
         "",
         "| kind | tweet | expected | champion |",

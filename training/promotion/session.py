@@ -12,12 +12,12 @@ from mlflow.tracking import MlflowClient
 
 from tweet_sentiment.labels import LABELS
 
-from . import tracking
+from .. import tracking
+from ..config import RUN_KIND, Budget, DataOptions, hyperparameters, load_split
+from ..data import Split
+from ..families import selected
+from ..pipeline.runner import run_candidate, run_vader
 from .champion import export_champion, promote_best
-from .config import RUN_KIND, Budget, DataOptions, hyperparameters, load_split
-from .data import Split
-from .families import selected
-from .runner import run_candidate, run_vader
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,12 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import inspect
 import json
 import platform
 import re
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -61,13 +63,13 @@ def reference_model() -> SentimentModel:
 def _cached_folder() -> Path:
     from importlib.metadata import version
 
-    from .bert import MINILM
-    from .checkpoints import cache_folder
+    from ..families import bert
+    from ..families.checkpoints import cache_folder
 
-    checkpoint = MINILM.locate()
+    checkpoint = bert.MINILM.locate()
     identity = hashlib.sha256()
-    for path in (Path(__file__), Path(__file__).with_name("bert.py")):
-        identity.update(path.read_bytes())
+    for module in (sys.modules[__name__], bert):  # the code that builds it: this module and the export it calls
+        identity.update(inspect.getsource(module).encode())
     for path in sorted(checkpoint.iterdir()):
         identity.update(f"{path.name}:{path.stat().st_size}".encode())
     identity.update(" ".join(version(name) for name in ("torch", "transformers", "onnxruntime")).encode())
@@ -83,13 +85,13 @@ def _build(folder: Path) -> None:
     from tweet_sentiment.labels import LABELS
     from tweet_sentiment.model import wordpiece_inputs, wordpiece_tokenizer
 
-    from .bert import BERT_TEXT, MINILM, _export, classifier
+    from ..families.bert import BERT_TEXT, MINILM, classifier, export_onnx
 
     checkpoint = MINILM.locate()
     torch.manual_seed(REFERENCE_SEED)
     model = classifier(checkpoint, len(LABELS)).eval()
     tokenizer = wordpiece_tokenizer(checkpoint / "tokenizer.json", 64)
-    _export(model, wordpiece_inputs(tokenizer, ["reference graph", "of the budget"]), folder / "fp32.onnx")
+    export_onnx(model, wordpiece_inputs(tokenizer, ["reference graph", "of the budget"]), folder / "fp32.onnx")
     quantize_dynamic(
         str(folder / "fp32.onnx"), str(folder / "reference.onnx"), weight_type=QuantType.QInt8, per_channel=True
     )

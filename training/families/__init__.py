@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from ..data import Split
 from .candidate import Candidate
-from .data import Split
 
 Fit = Callable[[Split, str, list[str], dict[str, Any], int], list[Candidate]]
 

@@ -20,8 +20,8 @@ import numpy as np
 from tweet_sentiment.model import PADDING_ID, UNKNOWN_ID, token_ids
 from tweet_sentiment.text import TextConfig, tokens
 
+from ..data import DataError, Split
 from .candidate import Candidate
-from .data import DataError, Split
 
 logger = logging.getLogger(__name__)
 

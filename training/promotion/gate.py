@@ -33,10 +33,10 @@ from sklearn.metrics import f1_score
 
 from tweet_sentiment.model import SentimentModel
 
-from . import tracking
-from .behaviour import Outcomes, behaviour_outcomes
+from .. import tracking
+from ..data import Split
+from ..pipeline.behaviour import Outcomes, behaviour_outcomes
 from .champion import set_alias
-from .data import Split
 
 CHALLENGER = "challenger"
 # A regression (held-out feedback, behavioural suite) is refused when a one-sided exact paired test says it is more

@@ -18,10 +18,11 @@ import pandas as pd
 from tweet_sentiment.labels import LABELS
 from tweet_sentiment.model import SentimentModel
 
-from . import evaluate, export, tracking
-from .candidate import Candidate
-from .config import Budget, DataOptions
-from .data import Split
+from .. import tracking
+from ..config import Budget, DataOptions
+from ..data import Split
+from ..families.candidate import Candidate
+from . import evaluate, export
 from .reference import machine, time_against_reference
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def _log_bytes(content: bytes, artifact_path: str) -> None:
 # What the registered pyfunc needs at load: the serving package's own requirements for scoring.
 SERVED_REQUIREMENTS = [
     line.split("#")[0].strip()
-    for line in (Path(__file__).resolve().parent.parent / "requirements.txt").read_text().splitlines()
+    for line in (Path(__file__).resolve().parents[2] / "requirements.txt").read_text().splitlines()
     if line.split("==")[0] in ("onnxruntime", "numpy", "nltk", "simplemma", "tokenizers", "emoji", "py3langid")
 ]
 
@@ -129,7 +130,7 @@ def served_signature():
 
 def register(candidate: Candidate, exported: Exported, description: str) -> None:
     """The candidate's native model (when it has one), then a new registered version: a pyfunc that takes raw
-    tweets and answers through the serving package on the exported files (training/served_model.py), named in
+    tweets and answers through the serving package on the exported files (training/pipeline/served_model.py), named in
     the registry by its family, variant and figures."""
     from mlflow.tracking import MlflowClient
 
@@ -209,7 +210,7 @@ def run_candidate(
 
 def run_vader(split: Split, data: DataOptions) -> str:
     """The rule-based baseline's validation figures (nothing to export)."""
-    from . import vader
+    from ..families import vader
 
     with mlflow.start_run(run_name="vader-baseline") as run:
         mlflow.set_tags({"family": "vader", "variant": "baseline"})

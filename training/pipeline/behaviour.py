@@ -1,7 +1,7 @@
 """The behavioural suite of a served model (CheckList style): invariance to the airline's handle, direction
 when a clear complaint is added, minimum functionality on plain tweets and on tweets that speak in emoji,
 emoticons or punctuation. The tests hold the shipped champion to it; the retraining gate compares a challenger's
-outcomes with the champion's case by case (training/gate.py, `behaviour_regressions`)."""
+outcomes with the champion's case by case (training/promotion/gate.py, `behaviour_regressions`)."""
 
 from __future__ import annotations
 

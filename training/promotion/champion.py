@@ -15,12 +15,13 @@ from mlflow.tracking import MlflowClient
 
 from tweet_sentiment.model import SentimentModel
 
-from . import evaluate, export, tracking
-from .config import split_of_run
-from .data import Split
-from .export import MEMBER_PREFIX
-from .runner import log_evaluation
-from .tracking import CHAMPION, MODEL_NAME, TrackingError
+from .. import tracking
+from ..config import split_of_run
+from ..data import Split
+from ..families.candidate import MEMBER_PREFIX
+from ..pipeline import evaluate, export
+from ..pipeline.runner import log_evaluation
+from ..tracking import CHAMPION, MODEL_NAME, TrackingError
 
 
 def promote_best(validation_sha256: str) -> ModelVersion:

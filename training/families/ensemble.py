@@ -22,10 +22,9 @@ from sklearn.metrics import f1_score, log_loss
 from tweet_sentiment.model import SentimentModel, combine
 from tweet_sentiment.text import TextConfig
 
-from . import tracking
-from .candidate import Candidate
-from .data import DataError, Split
-from .export import MEMBER_PREFIX
+from .. import tracking
+from ..data import DataError, Split
+from .candidate import MEMBER_PREFIX, Candidate
 
 
 def member_runs(names: list[str], validation_sha256: str) -> list[Run]:

@@ -13,12 +13,11 @@ import numpy as np
 from tweet_sentiment.manifest import Manifest, sha256_of
 from tweet_sentiment.model import SentimentModel
 
-from .candidate import Candidate
-from .tracking import MODEL_NAME
+from ..families.candidate import Candidate
+from ..tracking import MODEL_NAME
 
 MAX_PROBABILITY_DIFFERENCE = 1e-4
 CHAMPION_STEM = "champion"
-MEMBER_PREFIX = "member-"  # the files of an ensemble's members, beside its manifest
 
 
 class ExportError(RuntimeError):

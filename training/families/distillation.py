@@ -26,10 +26,10 @@ from mlflow.tracking import MlflowClient
 
 from tweet_sentiment.model import SentimentModel
 
-from . import tracking
+from .. import tracking
+from ..data import DataError, Split
 from .bert import CHECKPOINTS, MINILM, TrainingTweets, fine_tune, gold_tweets, labelled, quantised
 from .candidate import Candidate
-from .data import DataError, Split
 
 logger = logging.getLogger(__name__)
 
@@ -72,20 +72,6 @@ def recipe_key(split: Split, params: dict[str, Any]) -> str:
     """What makes two teacher runs the same: the recipe and the split (every part's hash)."""
     described = {**split.description(), **params}
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def distillation_loss(logits, teacher_log_probabilities, gold, temperature: float, alpha: float):
-    """alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * cross-entropy on the tweets with a gold label
-    (index -1 marks a transfer tweet). T^2 keeps the soft term's gradients on the hard term's scale."""
-    import torch
-    import torch.nn.functional as F  # noqa: N812 (torch's own convention)
-
-    soft_teacher = torch.softmax(teacher_log_probabilities.float() / temperature, dim=-1)
-    student = torch.log_softmax(logits / temperature, dim=-1)
-    soft = F.kl_div(student, soft_teacher, reduction="batchmean") * temperature**2
-    has_gold = gold >= 0
-    hard = F.cross_entropy(logits[has_gold], gold[has_gold]) if bool(has_gold.any()) else logits.sum() * 0
-    return alpha * soft + (1 - alpha) * hard
 
 
 def _teacher_runs(validation_sha256: str) -> list[Run]:

@@ -4,7 +4,7 @@ model_version, language, warnings, error), computed by the serving package on th
 
 It is logged with those files and the tweet_sentiment package (runner.register), so that
 `mlflow.pyfunc.load_model("models:/tweet-sentiment@champion")`, `mlflow models serve` and
-`mlflow.pyfunc.spark_udf` (training/spark_score.py) need nothing of training."""
+`mlflow.pyfunc.spark_udf` (scripts/spark_score.py) need nothing of training."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fine-tuned transformers, exported with torch.onnx.export, each with its int8 dynamically quantised twin:
 - `bert-minilm`: all-MiniLM-L6-v2 (BERT architecture, 6 layers x 384), the served architecture, fine-tuned on
-  the gold labels, or distilled from the teacher (variant "distilled", training/distillation.py);
+  the gold labels, or distilled from the teacher (variant "distilled", distillation.py);
 - `bert-mpnet`: all-mpnet-base-v2 (MPNet-base, 12 layers x 768), the teacher: too large and slow to serve, it
   labels the transfer set the student learns from.
 Both train with transformers and torch (CUDA when present) on length-bucketed batches, with a progress bar."""
@@ -24,10 +24,11 @@ from tqdm import tqdm
 from tweet_sentiment.model import micro_batches, wordpiece_inputs, wordpiece_tokenizer
 from tweet_sentiment.text import TextConfig, preprocess_many
 
+from ..data import Split
+from ..emoji_tweets import emoji_tweets
 from . import checkpoints
 from .candidate import Candidate
-from .data import Split
-from .emoji_tweets import emoji_tweets
+from .loss import distillation_loss
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def _copied(state: dict[str, Any]) -> dict[str, Any]:
     return {key: value.detach().to("cpu", copy=True) for key, value in state.items()}
 
 
-def _export(model, example: dict, path: Path) -> None:
+def export_onnx(model, example: dict, path: Path) -> None:
     import torch
 
     names = input_names(model)
@@ -191,13 +192,11 @@ def fine_tune(
     """The checkpoint fine-tuned `runs` times from the same starting weights (classification layer included;
     the runs differ in tweet order and dropout). Every epoch of every run is an ingredient of a greedy soup on
     validation, and the soup's averaged weights are the model. With teacher outputs, the loss is the
-    distillation loss (training/distillation.py). Returns the candidate and its native log-probabilities."""
+    distillation loss (loss.py). Returns the candidate and its native log-probabilities."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sklearn.metrics import f1_score
     from transformers import get_linear_schedule_with_warmup
-
-    from .distillation import distillation_loss
 
     started = time.perf_counter()
     torch.manual_seed(seed)
@@ -288,7 +287,7 @@ def fine_tune(
 
     with tempfile.TemporaryDirectory() as working:
         fp32_path = Path(working) / "model.onnx"
-        _export(model, wordpiece_inputs(tokenizer, train_texts[:2]), fp32_path)
+        export_onnx(model, wordpiece_inputs(tokenizer, train_texts[:2]), fp32_path)
         fp32 = fp32_path.read_bytes()
 
     logged = {

@@ -24,8 +24,8 @@ from sklearn.pipeline import Pipeline
 
 from tweet_sentiment.text import Normalisation, TextConfig, preprocess_many
 
+from ..data import Split
 from .candidate import Candidate
-from .data import Split
 
 ONNX_OPSET = {"": 15, "ai.onnx.ml": 3}  # onnxmltools' XGBoost converter supports opset 15 at most
 # Dense features for naive Bayes and XGBoost: XGBoost reads a sparse zero as "missing", and GaussianNB

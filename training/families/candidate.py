@@ -10,6 +10,8 @@ import numpy as np
 
 from tweet_sentiment.text import TextConfig
 
+MEMBER_PREFIX = "member-"  # the names of an ensemble's member files (`member_files`), beside its manifest
+
 
 @dataclasses.dataclass
 class Candidate:
