@@ -31,9 +31,9 @@ from typing import Any
 from .labels import LABELS
 from .manifest import Manifest, sha256_of
 from .model import SentimentModel
-from .service import BadRequest, checked_tweet
 from .settings import Settings
 from .tabular import SCORE_COLUMNS, FileRefused, Notes, Row, read, text_of_rows, text_stream
+from .tweets import BadRequest, checked_tweet
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 CHUNK_CHARS = 4_000_000  # a chunk closes at this many characters of values, whatever its row count

@@ -15,9 +15,11 @@ from pydantic import BaseModel, ValidationError
 from .labels import LABELS
 from .manifest import ModelError
 from .model import SentimentModel
-from .schema import Limits, Schemas, message_of, tweet_adapter, tweet_problem
+from .schema import Limits, Schemas, message_of
 from .settings import Settings
 from .signing import PredictionSigner, generate_key
+from .tweets import BadRequest as BadRequest  # the edge answers it 4xx; re-exported for function_app
+from .tweets import checked_tweet
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +65,6 @@ class ModelHolder:
         return self._model
 
 
-class BadRequest(ValueError):
-    """A request the client must correct: answered 4xx with `{"error": message}`."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
 def check_content_length(headers: Mapping[str, str], settings: Settings) -> None:
     """Refuse a declared oversized body before anything reads it."""
     declared = headers.get("content-length") or headers.get("Content-Length")
@@ -108,14 +102,6 @@ def schemas(settings: Settings, labels: Sequence[str] = DEFAULT_LABELS) -> Schem
     """The request and answer models for the running limits and the served model's labels."""
     limits = Limits(settings.max_tweet_chars, settings.max_batch, settings.max_batch_chars)
     return Schemas.build(limits, tuple(labels))
-
-
-def checked_tweet(text: Any, field: str, settings: Settings) -> str:
-    """The tweet, or BadRequest saying what is wrong with it (every path that scores tweets checks them so)."""
-    try:
-        return tweet_adapter(settings.max_tweet_chars).validate_python(text)
-    except ValidationError as error:
-        raise BadRequest(f"field {field} {tweet_problem(error.errors()[0])}") from None
 
 
 def _validated(model: type[BaseModel], payload: dict[str, Any], labels: Sequence[str]) -> Any:

@@ -24,6 +24,7 @@ from ..data import Split
 from ..families.candidate import Candidate
 from . import evaluate, export
 from .reference import machine, time_against_reference
+from .served_requirements import served_model_file, served_requirements, serving_package_folder
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +100,6 @@ def _log_bytes(content: bytes, artifact_path: str) -> None:
         mlflow.log_artifact(str(path), str(Path(artifact_path).parent))
 
 
-# What the registered pyfunc needs at load: the serving package's own requirements for scoring.
-SERVED_REQUIREMENTS = [
-    line.split("#")[0].strip()
-    for line in (Path(__file__).resolve().parents[2] / "requirements.txt").read_text().splitlines()
-    if line.split("==")[0] in ("onnxruntime", "numpy", "nltk", "simplemma", "tokenizers", "emoji", "py3langid")
-]
-
-
 def served_signature():
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -134,17 +127,15 @@ def register(candidate: Candidate, exported: Exported, description: str) -> None
     the registry by its family, variant and figures."""
     from mlflow.tracking import MlflowClient
 
-    import tweet_sentiment
-
     if candidate.log_native:
         candidate.log_native()
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=str(Path(__file__).with_name("served_model.py")),
+        python_model=str(served_model_file()),
         artifacts={"model": str(exported.folder)},
-        code_paths=[str(Path(tweet_sentiment.__file__).parent)],
+        code_paths=[str(serving_package_folder())],
         registered_model_name=tracking.MODEL_NAME,
-        pip_requirements=SERVED_REQUIREMENTS,
+        pip_requirements=served_requirements(),
         signature=served_signature(),
     )
     client, version = MlflowClient(), str(info.registered_model_version)
