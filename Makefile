@@ -61,6 +61,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(VENV)/.train $(VENV)/.dev node_modules/.dev $(CHROMIUM) /usr/bin/java lint
 	$(BIN)/python -m pytest
