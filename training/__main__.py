@@ -21,6 +21,7 @@ from .promotion.feedback import feedback_from_csv, feedback_rows
 from .promotion.feedback_export import export_feedback
 from .promotion.retrain import retrain
 from .promotion.session import run_training_session
+from .settings import SettingError, TrainingSettings
 from .tracking import DEFAULT_STORE, TrackingError, has_store
 
 DEFAULT_MODELS_DIR = Path("models")
@@ -29,7 +30,7 @@ QUICK_DIR = Path("quick")
 READERS = ("report", "export", "retrain", "promote")  # commands that read a store: they never create one
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(settings: TrainingSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         f"{QUICK_DIR / DEFAULT_MODELS_DIR}/ for --quick)",
     )
 
-    budget = Budget.from_environment()
+    budget = Budget.from_environment(settings)
     run = commands.add_parser(
         "train", parents=[common], help="train and compare models, pick the champion and export it"
     )
@@ -90,19 +91,19 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", parents=[common], help="comparison table and charts from MLflow")
     report.add_argument("--out", type=Path, help="default reports/, quick/reports/ for a quick run's store")
 
-    settings = Settings.from_environment()  # the service's own settings name the feedback store
+    service = Settings.from_environment()  # the service's own settings name the feedback store
     storage = argparse.ArgumentParser(add_help=False)
     storage.add_argument(
         "--connection-string",
-        default=settings.feedback_connection_string,
+        default=service.feedback_connection_string,
         help="storage account connection string (default: the service's setting)",
     )
     storage.add_argument(
         "--table-endpoint",
-        default=settings.feedback_table_endpoint,
+        default=service.feedback_table_endpoint,
         help="table endpoint reached with your Azure identity (az login), instead",
     )
-    storage.add_argument("--table", default=settings.feedback_table)
+    storage.add_argument("--table", default=service.feedback_table)
     feedback = commands.add_parser(
         "feedback-export", parents=[storage], help="verified user feedback as a labelled CSV for training"
     )
@@ -149,7 +150,12 @@ def _existing_store(store: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:  # every setting, parsed before any work: a wrong value stops the command naming its variable
+        settings = TrainingSettings.from_environment()
+    except SettingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args = _parser(settings).parse_args(argv)
     if hasattr(args, "store"):  # every command but feedback-export
         quick = getattr(args, "quick", False)
         args.store = args.store or (QUICK_DIR / DEFAULT_STORE if quick else DEFAULT_STORE)

@@ -4,12 +4,12 @@ budget and the hyperparameters of every family."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from .data import SEED, Split, load_tweets, sample_tweets, split_tweets
+from .settings import DEFAULTS, TrainingSettings
 
 HYPERPARAMETERS = Path(__file__).with_name("hyperparameters.toml")
 QUICK_SAMPLE = 4000
@@ -24,15 +24,15 @@ class Budget:
     size of its files (they ship in the image and in git). Absolute milliseconds differ about 3x between CPUs
     on int8 (VNNI or not); ratios between graphs measured together do not decide differently."""
 
-    latency_ratio: float = 1.10
-    size_mb: float = 30.0
+    latency_ratio: float = DEFAULTS.latency_budget_ratio
+    size_mb: float = DEFAULTS.size_budget_mb
 
     @classmethod
-    def from_environment(cls) -> Budget:
-        return cls(
-            latency_ratio=float(os.environ.get("SERVING_LATENCY_BUDGET_RATIO", cls.latency_ratio)),
-            size_mb=float(os.environ.get("SERVING_SIZE_BUDGET_MB", cls.size_mb)),
-        )
+    def from_environment(cls, settings: TrainingSettings | None = None) -> Budget:
+        """The budget the settings name (SERVING_LATENCY_BUDGET_RATIO, SERVING_SIZE_BUDGET_MB), parsed now when
+        none are given."""
+        settings = settings or TrainingSettings.from_environment()
+        return cls(latency_ratio=settings.latency_budget_ratio, size_mb=settings.size_budget_mb)
 
     def misses(self, metrics: dict[str, float]) -> list[str]:
         """Why a model is outside the budget, in words (empty when it is within)."""

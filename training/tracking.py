@@ -11,6 +11,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from .settings import TrainingSettings
+
 EXPERIMENT = "tweet-sentiment"
 MODEL_NAME = "tweet-sentiment"
 CHAMPION = "champion"
@@ -31,7 +33,7 @@ def configure(store: Path = DEFAULT_STORE) -> str:
     # Fail in seconds, not minutes, when a remote server is down.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = TrainingSettings.from_environment().tracking_uri
     artifact_location = None
     if not uri:
         store.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,7 @@ def configure(store: Path = DEFAULT_STORE) -> str:
 
 def has_store(store: Path) -> bool:
     """Whether runs can be read: a tracking server is named, or the local store exists."""
-    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (store / DATABASE).is_file()
+    return bool(TrainingSettings.from_environment().tracking_uri) or (store / DATABASE).is_file()
 
 
 def champion() -> ModelVersion:

@@ -514,3 +514,11 @@ def test_spark_scores_a_folder_with_the_registered_champion_as_the_service_does(
     assert [row["score_positive"] for row in scored[:40]] == [prediction.scores["positive"] for prediction in served]
     assert scored[40]["label"] is None and scored[40]["error"] == "column 'text' must not be empty"
     assert {row["sentiment"] for row in scored[:40]} <= {"negative", "neutral", "positive"}  # input columns kept
+
+
+def test_a_setting_training_cannot_use_stops_the_command_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("SERVING_SIZE_BUDGET_MB", "thirty")
+    done = _training(["train", "--quick", "--only", "logreg-stem"], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "environment variable SERVING_SIZE_BUDGET_MB='thirty' must be a number" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no store, no models

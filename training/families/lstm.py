@@ -8,7 +8,6 @@ import collections
 import importlib.util
 import json
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from tweet_sentiment.model import PADDING_ID, UNKNOWN_ID, token_ids
 from tweet_sentiment.text import TextConfig, tokens
 
 from ..data import DataError, Split
+from ..settings import TrainingSettings
 from .candidate import Candidate
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,8 @@ def word2vec_vectors(
 
 def glove_vectors(vocabulary: dict[str, int]) -> tuple[dict[str, np.ndarray], dict]:
     """GloVe vectors of the vocabulary's words: a user's GloVe text file (GLOVE_PATH) or glove.6B.50d."""
-    user_file = os.environ.get("GLOVE_PATH")
-    if user_file:
-        path = Path(user_file)
+    path = TrainingSettings.from_environment().glove_path
+    if path:
         if not path.is_file():
             raise DataError(f"{path}: GLOVE_PATH names no file. Fix: point it at a GloVe .txt file or unset it")
         vectors = {}

@@ -15,7 +15,6 @@ then mlflow.validate_evaluation_results with MetricThreshold) on figures compute
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from tweet_sentiment.model import SentimentModel
 from .. import tracking
 from ..data import Split
 from ..pipeline.behaviour import Outcomes, behaviour_outcomes
+from ..settings import DEFAULTS, TrainingSettings
 from .champion import set_alias
 
 CHALLENGER = "challenger"
@@ -47,15 +47,15 @@ PAIRED = float("nan")  # the threshold column of a check decided by the paired t
 
 @dataclasses.dataclass(frozen=True)
 class GateSettings:
-    max_test_drop: float = 0.005  # macro-F1 and accuracy on the frozen test part
-    holdout_share: float = 0.2  # of the feedback's tweets (by a hash of the text), kept out of training to judge
+    max_test_drop: float = DEFAULTS.max_test_drop  # macro-F1 and accuracy on the frozen test part
+    holdout_share: float = DEFAULTS.holdout_share  # of the feedback's tweets (by a hash of the text), to judge
 
     @classmethod
-    def from_environment(cls) -> GateSettings:
-        return cls(
-            max_test_drop=float(os.environ.get("RETRAIN_MAX_TEST_DROP", cls.max_test_drop)),
-            holdout_share=float(os.environ.get("RETRAIN_HOLDOUT_SHARE", cls.holdout_share)),
-        )
+    def from_environment(cls, settings: TrainingSettings | None = None) -> GateSettings:
+        """The thresholds the settings name (RETRAIN_MAX_TEST_DROP, RETRAIN_HOLDOUT_SHARE), parsed now when none
+        are given."""
+        settings = settings or TrainingSettings.from_environment()
+        return cls(max_test_drop=settings.max_test_drop, holdout_share=settings.holdout_share)
 
 
 @dataclasses.dataclass
