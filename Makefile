@@ -55,7 +55,7 @@ node_modules/.dev: package.json package-lock.json
 	else echo "install Java 17 (sudo apt-get install openjdk-17-jre-headless)" >&2; exit 1; fi
 
 serve: $(VENV)/.serve node_modules/.bin/azurite-table
-	$(BIN)/python scripts/local_server.py --port $(PORT) --azurite
+	$(BIN)/python -m scripts.local_server --port $(PORT) --azurite
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -77,7 +77,7 @@ train: $(VENV)/.train
 # installed changes the figures (nltk imports scikit-learn and SciPy when it finds them: +1 s of cold start).
 benchmark: node_modules/.bin/azurite-table /usr/bin/hey
 	$(MAKE) --no-print-directory VENV=.venv-serving .venv-serving/.serve
-	.venv-serving/bin/python scripts/benchmark.py
+	.venv-serving/bin/python -m scripts.benchmark
 
 clean:
 	rm -rf $(VENV) .venv-serving .pytest_cache node_modules .azurite

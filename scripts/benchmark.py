@@ -1,6 +1,6 @@
 """Serving benchmark: prints Markdown tables of in-process and HTTP figures for the shipped model.
 
-    python scripts/benchmark.py [--requests 2000] [--manifest models/champion.json]
+    python -m scripts.benchmark [--requests 2000] [--manifest models/champion.json]
 
 In process: model load, single-tweet and batch-of-64 latency (p50/p95/p99), tweets per second, resident
 memory. Over HTTP on 127.0.0.1 (the local server, `hey` as load generator): cold start (process start to

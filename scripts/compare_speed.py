@@ -2,7 +2,7 @@
 their ratio holds whatever the CPU: one tweet p50/p95 and a batch of 64, alternately on the same validation
 tweets. Prints a Markdown table with the machine (CPU model, int8 instruction set).
 
-    python scripts/compare_speed.py --baseline OLD/champion.json --challenger models/champion.json [--samples 600]
+    python -m scripts.compare_speed --baseline OLD/champion.json --challenger models/champion.json [--samples 600]
         [--baseline-micro-batch 8]   # how the baseline's service ran transformer batches, if not one tweet a run
 
 Needs the training stack (the split and training/pipeline/reference.py).

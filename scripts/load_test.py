@@ -2,8 +2,8 @@
 each client predicts a tweet and sends feedback on it, `rounds` times. Prints the refused share of new
 feedback, the p50/p99 of both calls and the feedback acknowledged.
 
-    python scripts/local_server.py --azurite &   # or make serve
-    python scripts/load_test.py http://127.0.0.1:7071 [--clients 16] [--rounds 50]
+    python -m scripts.local_server --azurite &   # or make serve
+    python -m scripts.load_test http://127.0.0.1:7071 [--clients 16] [--rounds 50]
 """
 
 from __future__ import annotations

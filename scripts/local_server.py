@@ -2,7 +2,7 @@
 cannot be installed. Routes, methods and the route prefix are read from the app and host.json, and each
 request reaches the very function object that Azure runs, as a `func.HttpRequest`.
 
-    python scripts/local_server.py [--host 127.0.0.1] [--port 7071] [--azurite]
+    python -m scripts.local_server [--host 127.0.0.1] [--port 7071] [--azurite]
 
 With --azurite it also starts its own Azurite table service (npm `azurite`) on a free port of 127.0.0.1
 for the feedback table and prints the page's URL. Function keys are not checked, exactly as under
@@ -41,8 +41,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from tweet_sentiment.security import JSON_HEADERS
 
 APP_ROOT = Path(__file__).resolve().parent.parent
-if not __package__:  # run as a script: the project root on the path, for scripts.local_queues
-    sys.path.insert(0, str(APP_ROOT))
 
 logger = logging.getLogger("local_server")
 

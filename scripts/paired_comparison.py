@@ -3,7 +3,7 @@ Prints a Markdown table per part of the split (validation, test): each model's m
 share of labels that differ, and the challenger-minus-baseline macro-F1 with its 95% paired bootstrap
 interval (training/pipeline/evaluate.py). An interval that holds 0 means no measurable difference.
 
-    python scripts/paired_comparison.py --baseline OLD/champion.json --challenger models/champion.json
+    python -m scripts.paired_comparison --baseline OLD/champion.json --challenger models/champion.json
 
 Needs the training stack (the split). The test part is read here only to report on models already chosen.
 """

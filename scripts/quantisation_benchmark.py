@@ -8,7 +8,7 @@ fp32, single-tweet p50/p95 on one thread, batch-of-64 throughput and file size, 
 - the optimiser, then dynamic int8 per channel;
 - static int8 (QDQ, activations calibrated once on training tweets), per channel.
 
-    python scripts/quantisation_benchmark.py --manifest FOLDER/model.json [--calibration 300]
+    python -m scripts.quantisation_benchmark --manifest FOLDER/model.json [--calibration 300]
 
 FOLDER is the fp32 MiniLM's exported files: `mlflow artifacts download --run-id RUN --artifact-path onnx`
 (the run of `bert-minilm-fine-tuned`). Needs the training stack (`onnx`, the split).

@@ -2,7 +2,7 @@
 (the test fixture's real tweets, cycled), with 1 and 2 workers, against the in-process batch figure of the
 same model measured in the same run. Prints a Markdown table with the machine.
 
-    python scripts/score_benchmark.py [--rows 10000 200000] [--manifest models/champion.json]
+    python -m scripts.score_benchmark [--rows 10000 200000] [--manifest models/champion.json]
 """
 
 from __future__ import annotations

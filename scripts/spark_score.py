@@ -3,7 +3,7 @@
 package travel with it) and answers as the service does. Writes Parquet: every input column, then label,
 score_negative, score_neutral, score_positive, model_version, language, warnings and error.
 
-    python scripts/spark_score.py INPUT OUTPUT [--format parquet|csv] [--model-uri models:/tweet-sentiment@champion]
+    python -m scripts.spark_score INPUT OUTPUT [--format parquet|csv] [--model-uri models:/tweet-sentiment@champion]
                                                [--text-column text] [--master local[2]]
 
 On a cluster (Azure Databricks, Synapse, HDInsight): `spark-submit scripts/spark_score.py abfss://.../in

@@ -55,7 +55,7 @@ def free_port() -> int:
 
 
 class LocalServer:
-    """scripts/local_server.py in a subprocess, on a free port of 127.0.0.1. Its output goes to a file, not a
+    """`python -m scripts.local_server` in a subprocess, on a free port of 127.0.0.1. Its output goes to a file, not a
     pipe: a pipe nobody reads fills up and blocks the server."""
 
     def __init__(self, env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
@@ -63,7 +63,7 @@ class LocalServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "local_server.py"), "--port", str(self.port), *args],
+            [sys.executable, "-m", "scripts.local_server", "--port", str(self.port), *args],
             cwd=ROOT,
             env=env,
             stdout=self.log,

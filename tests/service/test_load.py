@@ -1,6 +1,6 @@
 """Feedback and predictions together from 16 clients over HTTP on healthy Azurite (bounded: 16 x 8 rounds,
 127.0.0.1 only): new feedback is almost never refused, and every feedback answered 202 is in storage. The
-same run with figures (refused share, p99, rows against 202s) is `python scripts/load_test.py`."""
+same run with figures (refused share, p99, rows against 202s) is `python -m scripts.load_test`."""
 
 from __future__ import annotations
 

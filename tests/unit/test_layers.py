@@ -4,6 +4,7 @@ contract in pyproject.toml, serving never imports training, by what importing it
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -18,3 +19,15 @@ def test_the_functions_app_loads_nothing_of_training():
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
     assert "tweet_sentiment" in loaded
     assert "training" not in loaded
+
+
+def test_no_module_edits_the_import_path():
+    """Scripts run as modules from the root (`python -m scripts.local_server`); nothing puts folders on sys.path."""
+    edits = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("tweet_sentiment", "training", "scripts", "tests")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"sys\.path\.(insert|append|extend)|sys\.path\s*=", line)
+    ]
+    assert edits == []
