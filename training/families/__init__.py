@@ -1,9 +1,9 @@
 """The model families, as a typed registry: each names its variants, its section of hyperparameters.toml and
 the function that fits it. Heavy libraries (TensorFlow, torch, scikit-learn) load only when a family is fitted.
 
-To add a family: a module with a `fit_...(split, variant, labels, hyperparameters, seed)` that returns
-`Candidate`s (see candidate.py), a section in hyperparameters.toml, and a `Family` below. The runner does the
-rest: evaluation, ONNX export with parity, latency, tracking, the report row.
+To add a family: a module in this folder with a `fit_...(split, variant, labels, hyperparameters, seed)` that returns
+`Candidate`s (see candidate.py), a section in training/hyperparameters.toml, and a `Family` below. The runner
+(training/pipeline/runner.py) does the rest: evaluation, ONNX export with parity, latency, tracking, the report row.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""reports/promotion.md: the retraining's decision, its reasons and figures, for the pull request it opens."""
+"""The retraining's decision (`Decision`) and reports/promotion.md, its reasons and figures, for the pull request
+it opens. retrain.py makes the decision and imports this module; this module imports nothing of retrain."""
 
 from __future__ import annotations
 
