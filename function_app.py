@@ -3,7 +3,8 @@
 POST /api/predict       {"text": "..."} or {"texts": [...]}
                         -> 200 label, scores, model, prediction_id, prediction_token (each; in a batch a refused
                         tweet gets {"index", "error"} and the others are classified)
-POST /api/feedback      {"prediction_id", "prediction_token", "text", "predicted_label", "correct", "expected_label"?}
+POST /api/feedback      {"prediction_id", "prediction_token", "text", "predicted_label", "correct", "expected_label"?,
+                         "expected_reason"?}
                         -> 202 once stored (403 for a token that does not prove it, 409 for a different second one)
 GET  /api/health        -> 200 model details, or 503 with the reason
 GET  /api/ui            -> the "Tweet Sentiment Prediction" page
@@ -17,6 +18,7 @@ queue-triggered functions at the end (tweet_sentiment/archive.py describes the s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -143,6 +145,8 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
                 "model": about_model,
                 "language": prediction.language,
                 "warnings": prediction.warnings or None,
+                "unsure": prediction.unsure,
+                "reason": dataclasses.asdict(prediction.reason) if prediction.reason else None,
             }
         )
         telemetry.emit(
@@ -154,6 +158,8 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
                 "model_version": version,
                 "language": prediction.language,
                 "readable": prediction.readable,  # the bad-buzz rule counts only tweets the model can read
+                "unsure": prediction.unsure,
+                "reason": prediction.reason.label if prediction.reason else "",  # why a negative tweet is
                 "latency_ms": round(latency_ms / len(request.valid), 3),
                 "batch_size": len(request.valid),
                 "text": _tweet_for_telemetry(text),
@@ -188,6 +194,7 @@ def _feedback(req: func.HttpRequest) -> func.HttpResponse:
                 "predicted_label": received.predicted_label,
                 "correct": received.correct,
                 "expected_label": received.expected_label,
+                "expected_reason": received.expected_reason,
                 "model_version": proof.model_version,
                 "predicted_at": proof.issued_at,
                 "signing_key_id": proof.key_id,
@@ -213,6 +220,7 @@ def _feedback(req: func.HttpRequest) -> func.HttpResponse:
                 "predicted_label": received.predicted_label,
                 "correct": received.correct,
                 "expected_label": received.expected_label,
+                "expected_reason": received.expected_reason or "",
                 "model_version": proof.model_version,
                 "text": _tweet_for_telemetry(received.text),
             },

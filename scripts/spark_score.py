@@ -1,7 +1,7 @@
 """Score a folder of tweets (Parquet or CSV with a header) on Spark with a registered model, through
 `mlflow.pyfunc.spark_udf`: each executor loads the pyfunc (the exported ONNX files and the tweet_sentiment
 package travel with it) and answers as the service does. Writes Parquet: every input column, then label,
-score_negative, score_neutral, score_positive, model_version, language, warnings and error.
+score_negative, score_neutral, score_positive, reason, reason_score, model_version, language, warnings and error.
 
     python -m scripts.spark_score INPUT OUTPUT [--format parquet|csv] [--model-uri models:/tweet-sentiment@champion]
                                                [--text-column text] [--master local[2]]
@@ -17,8 +17,8 @@ import os
 import sys
 
 SCHEMA = (
-    "label string, score_negative double, score_neutral double, score_positive double, model_version string, "
-    "language string, warnings string, error string"
+    "label string, score_negative double, score_neutral double, score_positive double, reason string, "
+    "reason_score double, model_version string, language string, warnings string, error string"
 )
 
 

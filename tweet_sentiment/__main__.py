@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         "score",
         help="score every tweet of a file; resumable, never writes a partial output",
         description="Writes OUTPUT (same formats, by extension) with every input column, in input order, plus "
-        "label, score_negative, score_neutral, score_positive, model_version, language, warnings and error. "
+        "label, score_negative, score_neutral, score_positive, reason, reason_score, model_version, language, "
+        "warnings and error. "
         "Run again after an interruption: only the missing chunks are scored.",
     )
     score.add_argument("input", type=Path, help="a .csv, .jsonl or .parquet file of tweets")

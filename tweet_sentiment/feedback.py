@@ -40,7 +40,7 @@ class FeedbackConflict(ValueError):
 
 
 # What makes two feedbacks for one prediction the same: a client retry sends exactly these again.
-CONTENT_FIELDS = ("text", "predicted_label", "correct", "expected_label")
+CONTENT_FIELDS = ("text", "predicted_label", "correct", "expected_label", "expected_reason")
 # How long a feedback waits for a free write slot before 503: long enough for healthy storage's writes (tens of
 # milliseconds each) to drain a burst, short enough that a frozen account cannot hold request threads for long.
 SLOT_WAIT_SECONDS = 1.0

@@ -1,6 +1,7 @@
 """The sentiments, in the order of every model's probability columns: training, serving and reports use it."""
 
 LABELS = ("negative", "neutral", "positive")
+NEGATIVE = "negative"  # the sentiment whose tweets get a complaint reason
 
 # The complaint reasons of a negative tweet (docs/reasons.md: definitions, examples, edge cases), in the order of
 # the reason head's probability columns.

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .calibration import KEYS as CALIBRATION_KEYS
 from .text import TextConfig
 
 # How the graph is fed:
@@ -47,6 +48,12 @@ class Manifest:
     members: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {"manifest", "sha256", "weight"}
     # ISO 639-1 codes of the languages the model was trained to read; a tweet in another gets a warning.
     languages: list[str] = dataclasses.field(default_factory=lambda: ["en"])
+    # The complaint reasons of the graph's second output (REASON_OUTPUT), in its columns' order; empty for a model
+    # without a reason head.
+    reasons: list[str] = dataclasses.field(default_factory=list)
+    # Fitted on validation (tweet_sentiment/calibration.py): "temperature" and "reason_temperature" of the heads,
+    # "unsure_below" and "reason_unsure_below", the top calibrated score under which an answer is unsure.
+    calibration: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -77,6 +84,8 @@ class Manifest:
             raise ValueError(f"input_kind {manifest.input_kind!r} needs the assets {sorted(missing_assets)}")
         if manifest.input_kind == "ensemble" and not manifest.members:
             raise ValueError("an ensemble needs at least one member")
+        if len(set(manifest.reasons)) != len(manifest.reasons) or len(manifest.reasons) == 1:
+            raise ValueError(f"reasons must be none or at least two distinct names, got {manifest.reasons}")
         if manifest.input_kind in ("token_ids", "wordpiece") and not manifest.sequence_length:
             raise ValueError(f"input_kind {manifest.input_kind!r} needs a sequence_length")
         return manifest
@@ -128,6 +137,14 @@ def _check_types(values: dict[str, Any]) -> None:
     languages = values.get("languages", ["en"])
     if not isinstance(languages, list) or not languages or not all(isinstance(code, str) for code in languages):
         wrong.append("languages")
+    reasons = values.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(reason, str) for reason in reasons):
+        wrong.append("reasons")
+    calibration = values.get("calibration", {})
+    if not isinstance(calibration, dict) or not all(
+        key in CALIBRATION_KEYS and type(value) in (int, float) and value > 0 for key, value in calibration.items()
+    ):
+        wrong.append("calibration")
     length = values.get("sequence_length")
     if length is not None and (type(length) is not int or length < 1):
         wrong.append("sequence_length")

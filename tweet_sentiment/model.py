@@ -16,6 +16,8 @@ import numpy as np
 import onnxruntime as ort
 
 from . import language
+from .calibration import DEFAULT_UNSURE_BELOW, scaled
+from .labels import NEGATIVE
 from .language import UNDETERMINED, language_of, unread_warning
 from .manifest import Manifest, ModelError, sha256_of
 from .text import MENTION_TOKEN, URL_TOKEN, tokens
@@ -29,6 +31,7 @@ PADDING_ID, UNKNOWN_ID = 0, 1
 # run alone, a tweet gets the same answer through every path (one tweet, a batch, an archive), and padding costs
 # nothing. Measured: runs of 8 were at most ~10% faster on a batch of 64 (docs/performance.md).
 MICRO_BATCH = 1
+REASON_OUTPUT = "reason_probabilities"  # the second output of a graph with a reason head
 PLACEHOLDERS = {URL_TOKEN, MENTION_TOKEN}  # what URLs and handles become: not the author's words
 UNREADABLE = (
     "no readable words: the model saw an empty tweet, so its answer is a guess"  # reserved ids of the biLSTM vocabulary
@@ -36,16 +39,38 @@ UNREADABLE = (
 
 
 @dataclasses.dataclass(frozen=True)
+class Reason:
+    """Why a negative tweet is negative: the complaint reason of the model's reason head, calibrated."""
+
+    label: str
+    score: float
+    scores: dict[str, float]
+    unsure: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Prediction:
     label: str
-    scores: dict[str, float]
+    scores: dict[str, float]  # calibrated (tweet_sentiment/calibration.py)
     language: str = "en"  # ISO 639-1, or "und" (tweet_sentiment/language.py)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    readable: bool = True  # False when the model could not read the tweet (a foreign language, no word): a guess
+    unsure: bool = False  # the top score is under the manifest's unsure line
+    reason: Reason | None = None  # for a negative answer of a model with a reason head
 
-    @property
-    def readable(self) -> bool:
-        """False when the model could not read the tweet: its answer is a guess."""
-        return not self.warnings
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """One pass of a model over tweets: its raw probabilities, its reason head's (None without one) and
+    whether each tweet had a readable word."""
+
+    probabilities: np.ndarray
+    reasons: np.ndarray | None
+    readable: list[bool]
+
+
+def unsure_warning(what: str, score: float, line: float) -> str:
+    return f"unsure {what}: {score:.0%}, under the line of {line:.0%} where the model's answers are often wrong"
 
 
 def _verified(manifest_path: Path, file_name: str, sha256: str, what: str) -> Path:
@@ -118,16 +143,23 @@ class SentimentModel:
         language.load()  # like the lemmatiser tables below: loaded with the model, not on a user's request
         try:
             # The first run loads the lemmatiser tables and shows the graph's width.
-            warm_up = model.probabilities(["warm up"])
+            warm_up = model.scored(["warm up"])
+        except ModelError:
+            raise
         except Exception as error:  # a damaged asset fails inside tokenizers, json or ONNX Runtime
             raise ModelError(
                 f"model {manifest_path} cannot run ({type(error).__name__}: {error}): re-export the model"
             ) from error
-        if warm_up.ndim != 2 or warm_up.shape[1] != len(manifest.labels):
-            raise ModelError(
-                f"the ONNX graph of {manifest_path} gives {warm_up.shape[-1]} scores per tweet but "
-                f"the manifest names {len(manifest.labels)} labels: re-export the model"
-            )
+        for what, names, scores in (
+            ("labels", manifest.labels, warm_up.probabilities),
+            ("reasons", manifest.reasons, warm_up.reasons),
+        ):
+            width = 0 if scores is None else scores.shape[-1]
+            if len(names) != width or (scores is not None and scores.ndim != 2):
+                raise ModelError(
+                    f"the ONNX graph of {manifest_path} gives {width} {what} scores per tweet but "
+                    f"the manifest names {len(names)} {what}: re-export the model"
+                )
         model.load_seconds = time.perf_counter() - started
         return model
 
@@ -139,36 +171,70 @@ class SentimentModel:
     def labels(self) -> list[str]:
         return self.manifest.labels
 
-    def scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
-        """Probabilities and whether each tweet had a readable word, from one pass of the text processing."""
+    @property
+    def reasons(self) -> list[str]:
+        return self.manifest.reasons
+
+    def scored(self, texts: list[str]) -> Scored:
+        """Raw probabilities of both heads and whether each tweet had a readable word, from one pass."""
         words = [tokens(text, self.manifest.preprocessing) for text in texts]
         # Emoji-only or non-Latin tweets may keep no word: the model then sees an empty tweet, a guess.
         readable = [bool(set(tweet) - PLACEHOLDERS) for tweet in words]
-        return self._probabilities(words), readable
+        probabilities, reasons = self._outputs(words)
+        return Scored(probabilities, reasons, readable)
 
-    def _probabilities(self, words: list[list[str]]) -> np.ndarray:
+    def _outputs(self, words: list[list[str]]) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities, one row per tweet, columns in `labels` order."""
-        return self.scored(texts)[0]
+        """Raw class probabilities (before calibration), one row per tweet, columns in `labels` order."""
+        return self.scored(texts).probabilities
 
     def predict(self, texts: list[str]) -> list[Prediction]:
-        probabilities, readable = self.scored(texts)
+        """Answers with calibrated scores; a negative answer of a model with a reason head carries its reason."""
+        scored = self.scored(texts)
+        calibration = self.manifest.calibration
+        sentiment = scaled(scored.probabilities, calibration.get("temperature", 1.0))
+        reasons = None if scored.reasons is None else scaled(scored.reasons, calibration.get("reason_temperature", 1.0))
+        line = calibration.get("unsure_below", DEFAULT_UNSURE_BELOW)
         predictions = []
-        for text, known, row in zip(texts, readable, probabilities, strict=True):
+        for index, (text, known, row) in enumerate(zip(texts, scored.readable, sentiment, strict=True)):
             language = language_of(text)
             foreign = language not in self.manifest.languages and language != UNDETERMINED
             warnings = [unread_warning(language, self.manifest.languages)] if foreign else []
+            warnings += [] if known else [UNREADABLE]
+            label, top = self.labels[int(np.argmax(row))], float(np.max(row))
+            unsure = top < line
+            warnings += [unsure_warning("sentiment", top, line)] if unsure else []
+            reason = None
+            if reasons is not None and label == NEGATIVE:
+                reason = self._reason(reasons[index])
+                warnings += [unsure_warning("reason", reason.score, self._reason_line)] if reason.unsure else []
             predictions.append(
                 Prediction(
-                    label=self.labels[int(np.argmax(row))],
-                    scores={label: round(float(value), 6) for label, value in zip(self.labels, row, strict=True)},
+                    label=label,
+                    scores={name: round(float(value), 6) for name, value in zip(self.labels, row, strict=True)},
                     language=language,
-                    warnings=warnings + ([] if known else [UNREADABLE]),
+                    warnings=warnings,
+                    readable=known and not foreign,
+                    unsure=unsure,
+                    reason=reason,
                 )
             )
         return predictions
+
+    @property
+    def _reason_line(self) -> float:
+        return self.manifest.calibration.get("reason_unsure_below", DEFAULT_UNSURE_BELOW)
+
+    def _reason(self, row: np.ndarray) -> Reason:
+        top = float(np.max(row))
+        return Reason(
+            label=self.reasons[int(np.argmax(row))],
+            score=round(top, 6),
+            scores={name: round(float(value), 6) for name, value in zip(self.reasons, row, strict=True)},
+            unsure=top < self._reason_line,
+        )
 
 
 class GraphModel(SentimentModel):
@@ -178,7 +244,11 @@ class GraphModel(SentimentModel):
         super().__init__(manifest)
         self.session = session
         self._inputs = {item.name: item for item in session.get_inputs()}
-        self._probability_output = _probability_output(session)
+        self._outputs_read = [_probability_output(session)]
+        if manifest.reasons:
+            if REASON_OUTPUT not in {output.name for output in session.get_outputs()}:
+                raise ModelError(f"the manifest names reasons but the ONNX graph has no {REASON_OUTPUT} output")
+            self._outputs_read.append(REASON_OUTPUT)
 
     @classmethod
     def open(cls, manifest_path: Path, manifest: Manifest, intra_op_threads: int) -> SentimentModel:
@@ -202,15 +272,16 @@ class GraphModel(SentimentModel):
                 f"model {manifest_path} cannot be read ({type(error).__name__}: {error}): re-export the model"
             ) from error
 
-    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        (probabilities,) = self.session.run([self._probability_output], feed)
-        return np.asarray(probabilities, dtype=np.float64)
+    def _run(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = self.session.run(self._outputs_read, feed)
+        reasons = np.asarray(outputs[1], dtype=np.float64) if len(outputs) > 1 else None
+        return np.asarray(outputs[0], dtype=np.float64), reasons
 
 
 class TextModel(GraphModel):
     """input_kind "text": the graph takes the processed tweets as strings (scikit-learn pipelines)."""
 
-    def _probabilities(self, words: list[list[str]]) -> np.ndarray:
+    def _outputs(self, words: list[list[str]]) -> tuple[np.ndarray, np.ndarray | None]:
         (name,) = self._inputs
         processed = [" ".join(tweet) for tweet in words]  # what `preprocess` gives, from the same tokens
         return self._run({name: np.array(processed, dtype=object).reshape(-1, 1)})
@@ -224,7 +295,7 @@ class TokenIdModel(GraphModel):
         self._vocabulary: dict[str, int] = json.loads(assets["vocabulary"].read_text(encoding="utf-8"))
         self._sequence_length = manifest.sequence_length or 0  # the manifest requires it for this kind
 
-    def _probabilities(self, words: list[list[str]]) -> np.ndarray:
+    def _outputs(self, words: list[list[str]]) -> tuple[np.ndarray, np.ndarray | None]:
         ((name, spec),) = self._inputs.items()
         return self._run(
             {name: token_ids(words, self._vocabulary, self._sequence_length).astype(_numpy_type(spec.type))}
@@ -239,15 +310,20 @@ class WordPieceModel(GraphModel):
         super().__init__(manifest, session, assets)
         self._tokenizer = wordpiece_tokenizer(assets["tokenizer"], manifest.sequence_length or 0)
 
-    def _probabilities(self, words: list[list[str]]) -> np.ndarray:
+    def _outputs(self, words: list[list[str]]) -> tuple[np.ndarray, np.ndarray | None]:
         processed = [" ".join(tweet) for tweet in words]
         rows = np.empty((len(words), len(self.labels)), dtype=np.float64)
+        reason_rows = None  # as wide as the graph answers: `load` checks it against the manifest
         for chunk in micro_batches(processed):
             columns = wordpiece_inputs(self._tokenizer, [processed[index] for index in chunk])
-            rows[chunk] = self._run(
+            rows[chunk], reasons = self._run(
                 {name: columns[name].astype(_numpy_type(spec.type)) for name, spec in self._inputs.items()}
             )
-        return rows
+            if reasons is not None:
+                if reason_rows is None:
+                    reason_rows = np.empty((len(words), reasons.shape[-1]), dtype=np.float64)
+                reason_rows[chunk] = reasons
+        return rows, reason_rows
 
 
 class EnsembleModel(SentimentModel):
@@ -273,7 +349,7 @@ class EnsembleModel(SentimentModel):
             members.append((model, float(member["weight"])))
         return cls(manifest, members)
 
-    def scored(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
+    def scored(self, texts: list[str]) -> Scored:
         return combine([model.scored(texts) for model, _ in self.members], [weight for _, weight in self.members])
 
 
@@ -285,17 +361,17 @@ KINDS: dict[str, type[SentimentModel]] = {
 }
 
 
-def combine(scored: list[tuple[np.ndarray, list[bool]]], weights: list[float]) -> tuple[np.ndarray, list[bool]]:
+def combine(scored: list[Scored], weights: list[float]) -> Scored:
     """The weighted average of members' probabilities, where a member that found no readable word in a tweet
     abstains on it (its answer is a blind guess: a letters-only member on "@united 😡😡😡" would otherwise
     outvote one that reads emoji); the others' weights are renormalised. A tweet no member reads gets the
-    plain weighted average, flagged unreadable."""
-    rows = np.stack([probabilities for probabilities, _ in scored])  # member, tweet, label
-    read = np.array([known for _, known in scored], dtype=bool)  # member, tweet
+    plain weighted average, flagged unreadable. An ensemble has no reason head of its own."""
+    rows = np.stack([member.probabilities for member in scored])  # member, tweet, label
+    read = np.array([member.readable for member in scored], dtype=bool)  # member, tweet
     anyone = np.any(read, axis=0, keepdims=False).astype(bool)  # tweet
     weight = np.asarray(weights, dtype=np.float64)[:, None] * np.where(anyone, read, True)
     total = (weight[:, :, None] * rows).sum(axis=0) / weight.sum(axis=0)[:, None]
-    return total, [bool(known) for known in anyone]
+    return Scored(total, None, [bool(known) for known in anyone])
 
 
 def _numpy_type(onnx_type: str) -> type:

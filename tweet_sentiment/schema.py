@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from .labels import NEGATIVE, REASONS
+
 LANGUAGE = r"^([a-z]{2}|und)$"
 
 
@@ -35,8 +37,12 @@ def _never_null(schema: dict[str, Any]) -> None:
 
 
 def optional(description: str | None = None) -> Any:
-    """An answer field that may be left out: answers are dumped without None, so it is never null."""
-    return Field(default=None, description=description, json_schema_extra=_never_null)
+    """An answer field that may be left out: left out of the answer when None, so it is never null."""
+    return Field(default=None, description=description, json_schema_extra=_never_null, exclude_if=_is_none)
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
 
 
 class Answer(BaseModel):
@@ -70,6 +76,22 @@ class Health(Answer):
 
 class Error(Answer):
     error: str = Field(description="what went wrong, and what to correct or when to retry")
+
+
+ReasonScores: Any = create_model(
+    "ReasonScores",
+    __config__=ConfigDict(extra="forbid"),
+    **{name: (Annotated[float, Field(ge=0, le=1)], ...) for name in REASONS},  # type: ignore[call-overload]
+)
+
+
+class ReasonAnswer(Answer):
+    """Why a negative tweet is negative (docs/reasons.md)."""
+
+    label: Literal[REASONS] = Field(description="the complaint reason the model finds most likely")  # type: ignore[valid-type]
+    score: float = Field(ge=0, le=1, description="its calibrated probability")
+    scores: ReasonScores
+    unsure: bool = Field(description="the score is under the reason head's unsure line (with a warning)")
 
 
 class Refused(Answer):
@@ -125,6 +147,7 @@ class Schemas:
         tweet = tweet_type(limits.max_tweet_chars)
         # Types built at run time (the limits, the labels): Any to the type checker, checked by pydantic.
         label: Any = Literal[labels]
+        reason: Any = Literal[REASONS]
         score: Any = Annotated[float, Field(ge=0, le=1)]
         batch: Any = Annotated[
             list[Any],  # any item is taken: one that is not a valid tweet gets its own error entry
@@ -160,6 +183,15 @@ class Schemas:
                     json_schema_extra=_no_default,
                 ),
             ),
+            expected_reason=(
+                reason,
+                Field(
+                    default=None,
+                    description="the right complaint reason of a negative tweet (docs/reasons.md), when staff "
+                    "correct or confirm it",
+                    json_schema_extra=_no_default,
+                ),
+            ),
         )
         scores = create_model("Scores", __config__=strict, **{name: (score, ...) for name in labels})  # type: ignore[call-overload]
         prediction = create_model(
@@ -181,8 +213,19 @@ class Schemas:
                 list[str] | None,
                 optional(
                     "present when the answer is not to be trusted: a tweet in a language the model does not read, "
-                    "or with no readable words"
+                    "with no readable words, or an unsure sentiment or reason"
                 ),
+            ),
+            unsure=(
+                StrictBool,
+                Field(
+                    description="the top score is under the unsure line chosen on validation, where the model's "
+                    "answers are right less than 60% of the time (the model's manifest)"
+                ),
+            ),
+            reason=(
+                ReasonAnswer | None,
+                Field(description="the complaint reason of a negative answer; null for other answers"),
             ),
         )
         tweet_answer = create_model("TweetAnswer", __base__=prediction, labels=(list[label], ...))
@@ -206,8 +249,8 @@ class Schemas:
 
     @staticmethod
     def answer(shape: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:
-        """An answer body, checked against its model (fields left out when None, like `warnings`)."""
-        return shape.model_validate(fields).model_dump(mode="json", exclude_none=True)
+        """An answer body, checked against its model (optional fields left out when None, like `warnings`)."""
+        return shape.model_validate(fields).model_dump(mode="json")
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -228,13 +271,34 @@ def _agreement(labels: tuple[str, ...]) -> dict[str, Any]:
             "then": {"properties": {"expected_label": expected}},
         }
 
-    return {"allOf": [rule(label, correct) for label in labels for correct in (True, False)]}
+    # expected_reason only for a tweet whose right sentiment is negative: said so, or confirmed.
+    reason_rule = {
+        "if": {"required": ["expected_reason"]},
+        "then": {
+            "anyOf": [
+                {"properties": {"expected_label": {"const": NEGATIVE}}, "required": ["expected_label"]},
+                {
+                    "properties": {"predicted_label": {"const": NEGATIVE}, "correct": {"const": True}},
+                    "required": ["predicted_label", "correct"],
+                },
+            ]
+        },
+    }
+    rules = [rule(label, correct) for label in labels for correct in (True, False)]
+    return {"allOf": [*rules, reason_rule] if NEGATIVE in labels else rules}
 
 
 def _expected_agrees(request: Any) -> Any:
     if request.expected_label is not None and (request.expected_label == request.predicted_label) != request.correct:
         raise ValueError("contradicts")
+    if request.expected_reason is not None:
+        right = request.expected_label if request.expected_label is not None else request.predicted_label
+        if right != NEGATIVE or (request.expected_label is None and not request.correct):  # unknown when wrong
+            raise ValueError(REASON_RULE)
     return request
+
+
+REASON_RULE = "expected_reason of a tweet that is not negative"
 
 
 # ------------------------------------------------------------------ messages
@@ -266,6 +330,11 @@ def message_of(error: ValidationError, labels: tuple[str, ...], field: str | Non
     kind, quoted = first["type"], f"field '{name}'"
     if first.get("input", ...) is None:
         kind = "missing"  # null is no value: say what the field is for
+    if not first["loc"] and REASON_RULE in first["msg"]:
+        return (
+            "field 'expected_reason' is the complaint reason of a negative tweet: give it when the right sentiment "
+            "is negative (expected_label, or predicted_label with correct true)"
+        )
     if not first["loc"]:  # the model's own rule: expected_label against correct
         return (
             "field 'expected_label' contradicts 'correct': give the right label when the prediction was wrong, "
@@ -277,6 +346,8 @@ def message_of(error: ValidationError, labels: tuple[str, ...], field: str | Non
         return f"{quoted} must be a non-empty list of tweets"
     if name in ("predicted_label", "expected_label"):
         return f"{quoted} must be one of {list(labels)}"
+    if name == "expected_reason":
+        return f"{quoted} must be one of {list(REASONS)}"
     if name == "correct":
         return f"{quoted} must be true or false"
     if name == "prediction_id" and kind != "missing" and isinstance(first["input"], str):

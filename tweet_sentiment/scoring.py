@@ -124,6 +124,8 @@ def score_rows(model: SentimentModel, rows: list[Row], text_column: str, setting
                 **empty,
                 "label": prediction.label,
                 **scores,
+                "reason": prediction.reason.label if prediction.reason else None,
+                "reason_score": prediction.reason.score if prediction.reason else None,
                 "model_version": version,
                 "language": prediction.language,
                 "warnings": "; ".join([*read_warnings, *prediction.warnings]),

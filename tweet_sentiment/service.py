@@ -160,6 +160,7 @@ class Feedback:
     correct: bool
     expected_label: str | None
     prediction_token: str
+    expected_reason: str | None = None  # a negative tweet's complaint reason, as staff corrected or confirmed it
 
 
 def parse_feedback(body: bytes, settings: Settings, labels: Sequence[str]) -> Feedback:
@@ -173,6 +174,7 @@ def parse_feedback(body: bytes, settings: Settings, labels: Sequence[str]) -> Fe
         received.correct,
         expected if expected is not None else (received.predicted_label if received.correct else None),
         received.prediction_token,
+        received.expected_reason,
     )
 
 

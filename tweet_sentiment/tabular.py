@@ -28,7 +28,17 @@ from typing import IO, Any, TextIO
 
 from .labels import LABELS
 
-SCORE_COLUMNS = ["label", *(f"score_{label}" for label in LABELS), "model_version", "language", "warnings", "error"]
+SCORE_COLUMNS = [
+    "label",
+    *(f"score_{label}" for label in LABELS),
+    "reason",  # a negative tweet's complaint reason, when the model has a reason head
+    "reason_score",
+    "model_version",
+    "language",
+    "warnings",
+    "error",
+]
+NUMBER_COLUMNS = {f"score_{label}" for label in LABELS} | {"reason_score"}
 Row = dict[str, Any]
 
 MAX_COLUMNS = 512  # wider files are refused: a chunk of them would not fit in a worker's memory

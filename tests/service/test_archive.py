@@ -118,6 +118,7 @@ def test_a_dropped_file_is_scored_whole_in_order_once_with_a_chunk_that_failed_o
         assert row["text"] == neutralised(tweet["text"])  # "@united ...": a formula to Excel, quoted
         answer = json.loads(post(http_functions["predict"], {"text": tweet["text"]}).get_body())
         assert row["label"] == answer["label"] and row["model_version"] == answer["model"]["version"]
+        assert row["reason"] == (answer["reason"]["label"] if answer["reason"] else "")
         assert {label: float(row[f"score_{label}"]) for label in answer["labels"]} == answer["scores"]
     assert list(host.storage.container(archive.WORK).list_blobs()) == []  # the work blobs are deleted
 

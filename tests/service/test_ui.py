@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 
 import httpx
@@ -13,7 +14,8 @@ import pytest
 from azure.data.tables import TableClient
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import ROOT, LocalServer
+from tests.conftest import ROOT, SHIPPED_MANIFEST, LocalServer
+from tweet_sentiment.manifest import Manifest
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / ".artifacts"
@@ -58,6 +60,7 @@ def test_predict_then_report_a_wrong_prediction(server, page, azurite):
     page.get_by_role("button", name="Check sentiment").click()
     expect(answers(page)).to_have_count(1)
     expect(page.locator(".sentiment")).to_have_text("negative")
+    expect(page.locator(".reason")).to_have_text(re.compile(r"^lost luggage \(\d+%\)$"))  # what the complaint is about
     expect(page.get_by_role("progressbar")).to_have_count(3)
     scores = httpx.post(f"{server.url}/api/predict", json={"text": TWEET}).json()["scores"]
     for label, score in scores.items():
@@ -71,7 +74,7 @@ def test_predict_then_report_a_wrong_prediction(server, page, azurite):
         'Recorded: "negative" was wrong, the right sentiment is "neutral".'
     )
     expect(page.get_by_role("listitem").filter(has_text=TWEET)).to_have_text(
-        f"negative (you said: wrong, neutral): {TWEET}"
+        f"negative (lost luggage) (you said: wrong, neutral): {TWEET}"
     )
     shot(page, "ui-feedback.png")
 
@@ -109,28 +112,61 @@ def test_several_tweets_each_with_its_answer_warnings_and_feedback(server, page,
 
 
 def test_a_low_confidence_answer_is_marked_unsure(server, page):
+    """Unsure is the model's line, chosen on validation (its manifest), as the API answers it."""
     candidates = [
         "@united the flight was fine I guess",
         "@united not bad",
         "@united so that was a flight",
         "@united well that happened",
+        "@united ok then",
+        "@united interesting flight today",
     ]
-    tops = {
-        tweet: max(httpx.post(f"{server.url}/api/predict", json={"text": tweet}).json()["scores"].values())
-        for tweet in candidates
-    }
-    weakest = min(tops, key=tops.get)
-    assert tops[weakest] < 0.6  # the page's threshold; these tweets are close calls for any sensible model
+    line = Manifest.read(SHIPPED_MANIFEST).calibration["unsure_below"]
+    given = {tweet: httpx.post(f"{server.url}/api/predict", json={"text": tweet}).json() for tweet in candidates}
+    for answer in given.values():
+        assert answer["unsure"] == (max(answer["scores"].values()) < line)
+    weakest = min(given, key=lambda tweet: max(given[tweet]["scores"].values()))
+    assert given[weakest]["unsure"]  # these tweets are close calls for any sensible model
     page.goto(f"{server.url}/api/ui")
     page.get_by_label(BOX).fill(weakest)
     page.get_by_role("button", name="Check sentiment").click()
     expect(answers(page)).to_have_count(1)
-    expect(answers(page).locator(".unsure")).to_have_text(f"unsure: only {round(tops[weakest] * 100)}%")
+    top = max(given[weakest]["scores"].values())
+    expect(answers(page).locator(".sentiment-unsure")).to_have_text(f"unsure: only {round(top * 100)}%")
     shot(page, "ui-unsure.png")
     page.get_by_label(BOX).fill(TWEET)
     page.get_by_role("button", name="Check sentiment").click()
     expect(answers(page).locator(".sentiment")).to_have_text("negative")
-    expect(answers(page).locator(".unsure")).to_be_hidden()  # a 0.9+ negative
+    expect(answers(page).locator(".sentiment-unsure")).to_be_hidden()  # a 0.9+ negative
+
+
+def test_a_negative_answer_shows_its_reason_and_staff_correct_it(server, page, azurite):
+    tweet = f"@united you cancelled my flight and the agent on the phone hung up on me #{random.randrange(10**8)}"
+    answer = httpx.post(f"{server.url}/api/predict", json={"text": tweet}).json()
+    assert answer["label"] == "negative" and answer["reason"] is not None
+    reason = answer["reason"]
+    page.goto(f"{server.url}/api/ui")
+    page.get_by_label(BOX).fill(tweet)
+    page.get_by_role("button", name="Check sentiment").click()
+    card = answers(page).first
+    expect(card.locator(".reason")).to_have_text(
+        f"{reason['label'].replace('_', ' ')} ({round(reason['score'] * 100)}%)"
+    )
+    corrected = "customer_service" if reason["label"] != "customer_service" else "cancellation"
+    card.get_by_label("The complaint is about:").select_option(corrected)
+    shot(page, "ui-reason.png")
+    card.get_by_role("button", name="Yes").click()
+    expect(card.get_by_role("status")).to_have_text(
+        f'Recorded: you confirmed "negative" is right. Complaint reason: {corrected.replace("_", " ")}.'
+    )
+    expect(page.get_by_role("listitem").filter(has_text=tweet)).to_contain_text(
+        f"negative ({reason['label'].replace('_', ' ')}) (you said: right)"
+    )
+    table = TableClient.from_connection_string(azurite, table_name="feedback")
+    stored = [row for row in table.list_entities() if row["text"] == tweet]
+    assert [(row["correct"], row["expected_label"], row["expected_reason"]) for row in stored] == [
+        (True, "negative", corrected)
+    ]
 
 
 def test_the_previous_answer_goes_the_moment_a_request_fails(server, page):
@@ -217,7 +253,10 @@ def test_staff_sign_in_guards_the_page_calls_and_names_the_caller(signed_in_serv
         page.get_by_role("button", name="Check sentiment").click()
     expect(page.locator(".sentiment")).to_have_text("negative")
     page.get_by_role("button", name="Yes").click()
-    expect(answers(page).get_by_role("status")).to_have_text('Recorded: you confirmed "negative" is right.')
+    # The reason shown is confirmed with the sentiment (staff change it in its list first when it is wrong).
+    expect(answers(page).get_by_role("status")).to_have_text(
+        'Recorded: you confirmed "negative" is right. Complaint reason: lost luggage.'
+    )
     table = TableClient.from_connection_string(azurite, table_name="feedback")
     stored = [row for row in table.list_entities() if row["text"] == TWEET and row.get("caller")]
     assert [row["caller"] for row in stored] == ["agent@airparadis.example"]

@@ -20,6 +20,7 @@ from tests.conftest import (
     post,
 )
 from tweet_sentiment.feedback import FeedbackStore, azurite_connection_string
+from tweet_sentiment.labels import REASONS
 from tweet_sentiment.settings import Settings
 
 
@@ -37,6 +38,25 @@ def test_predict(http_functions, tweet, label):
     assert body["model"] == {"name": "tweet-sentiment", "version": function_app.model_holder.get().manifest.version}
     assert body["labels"] == ["negative", "neutral", "positive"]
     uuid.UUID(body["prediction_id"])
+    # A negative answer says what the complaint is about, the others carry "reason": null.
+    if label != "negative":
+        assert "reason" in body and body["reason"] is None
+        return
+    reason = body["reason"]
+    assert set(reason["scores"]) == set(REASONS) and sum(reason["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert reason["label"] == "lost_luggage" == max(reason["scores"], key=reason["scores"].get)  # "lost my bag"
+    assert reason["score"] == reason["scores"]["lost_luggage"] and reason["unsure"] is False
+
+
+def test_every_answer_says_how_sure_it_is_by_the_line_of_its_model(http_functions):
+    calibration = function_app.model_holder.get().manifest.calibration
+    body = body_of(post(http_functions["predict"], {"texts": [NEGATIVE_TWEET, POSITIVE_TWEET, "@united ok then"]}))
+    for answer in body["predictions"]:
+        unsure = max(answer["scores"].values()) < calibration["unsure_below"]
+        assert answer["unsure"] == unsure and any("unsure sentiment" in w for w in answer.get("warnings", [])) == unsure
+        if answer["reason"] is not None:
+            reason_unsure = answer["reason"]["score"] < calibration["reason_unsure_below"]
+            assert answer["reason"]["unsure"] == reason_unsure
 
 
 def test_batch_prediction_keeps_the_order(http_functions):
@@ -50,6 +70,8 @@ def test_batch_prediction_keeps_the_order(http_functions):
     assert len(set(ids)) == 4
     single = body_of(post(http_functions["predict"], {"text": POSITIVE_TWEET}))
     assert body["predictions"][1]["scores"] == single["scores"]  # the same answer alone or in a batch
+    alone = body_of(post(http_functions["predict"], {"text": NEGATIVE_TWEET}))
+    assert body["predictions"][0]["reason"] == body["predictions"][3]["reason"] == alone["reason"] is not None
     assert all(result["model"] == body["model"] for result in body["predictions"])
 
 

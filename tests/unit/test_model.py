@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import NEGATIVE_TWEET, SHIPPED_MANIFEST, copy_shipped_model
+from tweet_sentiment.calibration import scaled
+from tweet_sentiment.labels import REASONS
 from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
-from tweet_sentiment.model import SentimentModel
+from tweet_sentiment.model import UNREADABLE, SentimentModel
 
 
 @pytest.fixture()
@@ -119,9 +121,9 @@ def test_an_ensemble_member_that_cannot_read_a_tweet_abstains_on_it(tmp_path):
     ]
     ensemble_path = tmp_path / "ensemble.json"
     base = Manifest.read(SHIPPED_MANIFEST)
-    dataclasses.replace(base, input_kind="ensemble", onnx_file="", onnx_sha256="", assets={}, members=members).write(
-        ensemble_path
-    )
+    dataclasses.replace(
+        base, input_kind="ensemble", onnx_file="", onnx_sha256="", assets={}, members=members, reasons=[]
+    ).write(ensemble_path)
     ensemble = SentimentModel.load(ensemble_path)
     reads_emoji = SentimentModel.load(tmp_path / "reads-emoji.json")
     letters_only = SentimentModel.load(tmp_path / "letters-only.json")
@@ -129,9 +131,9 @@ def test_an_ensemble_member_that_cannot_read_a_tweet_abstains_on_it(tmp_path):
     combined, first, second = (model.probabilities(tweets) for model in (ensemble, reads_emoji, letters_only))
     np.testing.assert_allclose(combined[0], first[0], atol=1e-6)
     np.testing.assert_allclose(combined[1], 0.4 * first[1] + 0.6 * second[1], atol=1e-6)
-    assert [prediction.warnings == [] for prediction in ensemble.predict(tweets)] == [True, True, True]
+    assert [prediction.readable for prediction in ensemble.predict(tweets)] == [True, True, True]
     (unreadable,) = ensemble.predict(["@united https://t.co/x"])  # no member reads it: a guess, and it says so
-    assert unreadable.warnings != []
+    assert not unreadable.readable and UNREADABLE in unreadable.warnings
 
 
 def test_every_input_kind_of_a_manifest_has_its_served_class():
@@ -141,3 +143,28 @@ def test_every_input_kind_of_a_manifest_has_its_served_class():
     assert set(KINDS) == set(INPUT_KINDS)
     base = SentimentModel.open.__func__  # type: ignore[attr-defined]
     assert all(issubclass(kind, SentimentModel) and kind.open.__func__ is not base for kind in KINDS.values())  # type: ignore[attr-defined]
+
+
+def test_a_negative_answer_carries_its_calibrated_reason_from_the_same_pass():
+    model = SentimentModel.load(SHIPPED_MANIFEST)
+    assert model.reasons == list(REASONS)
+    tweets = [NEGATIVE_TWEET, "@united thank you, the crew was wonderful and we landed early!"]
+    negative, positive = model.predict(tweets)
+    assert (negative.label, positive.label) == ("negative", "positive") and positive.reason is None
+    scored = model.scored(tweets)
+    calibration = model.manifest.calibration
+    assert negative.reason is not None
+    expected = scaled(scored.reasons[:1], calibration["reason_temperature"])[0]
+    assert negative.reason.scores == pytest.approx(dict(zip(REASONS, expected, strict=True)), abs=1e-6)
+    assert negative.reason.label == REASONS[int(np.argmax(scored.reasons[0]))]  # the temperature keeps the order
+    sentiment = scaled(scored.probabilities, calibration["temperature"])
+    np.testing.assert_allclose([list(p.scores.values()) for p in (negative, positive)], sentiment, atol=1e-6)
+
+
+def test_a_manifest_naming_other_reasons_than_its_graph_answers_is_refused(model_copy):
+    manifest_path, _ = model_copy
+    values = json.loads(manifest_path.read_text())
+    values["reasons"] = values["reasons"][:-1]
+    manifest_path.write_text(json.dumps(values))
+    with pytest.raises(ModelError, match="gives 10 reasons scores per tweet but the manifest names 9 reasons"):
+        SentimentModel.load(manifest_path)

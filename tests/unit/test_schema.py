@@ -61,6 +61,10 @@ def feedback(**changes) -> bytes:
         ({"correct": 1}, "field 'correct' must be true or false"),
         ({"expected_label": None}, "field 'expected_label' must be one of"),
         ({"correct": True}, "field 'expected_label' contradicts 'correct'"),
+        ({"expected_reason": "weather"}, "field 'expected_reason' must be one of ['delay', 'cancellation', "),
+        ({"expected_reason": None}, "field 'expected_reason' must be one of"),
+        ({"expected_label": "neutral", "expected_reason": "delay"}, "field 'expected_reason' is the complaint reason"),
+        ({"expected_label": ..., "expected_reason": "delay"}, "field 'expected_reason' is the complaint reason"),
         ({"extra": 1}, "unknown fields ['extra']; allowed: "),
     ],
 )
@@ -68,6 +72,17 @@ def test_feedback_messages_name_the_field_and_what_it_must_be(changes, message):
     with pytest.raises(BadRequest) as refused:
         parse_feedback(feedback(**changes), SETTINGS, LABELS)
     assert str(refused.value).startswith(message) and refused.value.status == 400
+
+
+def test_a_reason_is_confirmed_or_corrected_for_a_tweet_whose_right_sentiment_is_negative():
+    confirmed = parse_feedback(
+        feedback(predicted_label="negative", correct=True, expected_label=..., expected_reason="booking"),
+        SETTINGS,
+        LABELS,
+    )
+    corrected = parse_feedback(feedback(expected_reason="lost_luggage"), SETTINGS, LABELS)
+    assert (confirmed.expected_label, confirmed.expected_reason) == ("negative", "booking")
+    assert (corrected.expected_label, corrected.expected_reason) == ("negative", "lost_luggage")
 
 
 def test_a_right_prediction_needs_no_expected_label_and_the_id_is_normalised():
@@ -94,16 +109,20 @@ def test_predict_messages(body, message):
 
 
 def verdicts() -> dict[str, dict]:
-    """Every combination of predicted label, verdict and expected label (or none), by name."""
+    """Every combination of predicted label, verdict, expected label (or none) and expected reason (or none),
+    by name."""
     return {
-        f"{predicted}-{'right' if correct else 'wrong'}-{'none' if expected is ... else expected}": {
+        f"{predicted}-{'right' if correct else 'wrong'}-{'none' if expected is ... else expected}-"
+        f"{'none' if reason is ... else reason}": {
             "predicted_label": predicted,
             "correct": correct,
             "expected_label": expected,
+            "expected_reason": reason,
         }
         for predicted in LABELS
         for correct in (True, False)
         for expected in [*LABELS, ...]
+        for reason in ("delay", ...)
     }
 
 

@@ -59,6 +59,10 @@ def test_every_row_comes_out_in_order_with_the_services_answer(tmp_path, http_fu
         assert row["text"] == neutralised(tweet["text"])  # "@united ...": a formula to Excel, quoted
         answer = body_of(post(http_functions["predict"], {"text": tweet["text"]}))
         assert row["label"] == answer["label"] and row["language"] == answer["language"]
+        assert row["reason"] == (answer["reason"]["label"] if answer["reason"] else "")
+        assert (float(row["reason_score"]) if row["reason_score"] else None) == (
+            answer["reason"]["score"] if answer["reason"] else None
+        )
         assert {label: float(row[f"score_{label}"]) for label in answer["labels"]} == answer["scores"]
         assert row["model_version"] == answer["model"]["version"]
     assert not (tmp_path / "scored.csv.partial").exists()
