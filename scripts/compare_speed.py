@@ -23,13 +23,14 @@ class RunsOf(SentimentModel):
     """A served model whose transformer batches run `size` tweets at a time (as an older service did)."""
 
     def __init__(self, model: SentimentModel, size: int):
-        self.__dict__.update(model.__dict__)
+        super().__init__(model.manifest)
+        self.model = model
         self.size = size
 
     def probabilities(self, texts: list[str]):
         kept, served.MICRO_BATCH = served.MICRO_BATCH, self.size
         try:
-            return super().probabilities(texts)
+            return self.model.probabilities(texts)  # its own class's pass (both heads where it has two)
         finally:
             served.MICRO_BATCH = kept
 

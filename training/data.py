@@ -14,6 +14,7 @@ import importlib.util
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -240,3 +241,15 @@ def reason_labels(path: Path = REASON_LABELS) -> pd.DataFrame:
     if unknown:
         raise DataError(f"{path.name}: unknown reasons {sorted(unknown)}. Fix: use one of {REASONS}")
     return labels
+
+
+def reason_codes(texts: list[str], corrected: dict[str, str] | None = None) -> np.ndarray:
+    """Each tweet's reason index in REASONS, -1 for a tweet without one: from `corrected` (text -> reason, the
+    reasons staff gave in feedback) first, then the team's labels. The labels' parts follow the default split
+    (never a test tweet); another split (a quick run's sample) uses them where its tweets fall."""
+    labels = reason_labels()
+    known = dict(zip(labels["sha256"], labels["reason"], strict=True))
+    known |= {tweet_key(text): reason for text, reason in (corrected or {}).items() if reason in REASONS}
+    return np.array(
+        [REASONS.index(known[key]) if key in known else -1 for key in map(tweet_key, texts)], dtype=np.int64
+    )

@@ -1,17 +1,22 @@
 """The gate's rules that must not depend on chance: the behavioural suite judged case by case with a paired
-test, and the held-out feedback chosen by the tweets' text, never by their order of arrival."""
+test, the held-out feedback chosen by the tweets' text, never by their order of arrival, and the reasons staff
+gave judged tweet by tweet."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pandas as pd
 import pytest
 
-from training.data import Split
+from tests.conftest import copy_shipped_model
+from training.config import DataOptions, load_split
+from training.data import Split, reason_labels, tweet_key
 from training.pipeline.behaviour import Outcomes
 from training.promotion.feedback import usable_feedback
-from training.promotion.gate import behaviour_regressions
+from training.promotion.gate import behaviour_regressions, reason_regressions
+from tweet_sentiment.model import SentimentModel
 
 CASES = [f"@united case {index}" for index in range(15)]
 WORDS = ["bag", "seat", "crew", "gate", "food", "wifi", "lounge", "pilot", "refund", "app", "snack", "blanket"]
@@ -83,3 +88,25 @@ def test_a_tweet_held_out_once_stays_held_out_as_feedback_grows(split):
     early = usable_feedback(feedback(texts[:200], ["negative"] * 200), split, Counter(), 0.2)[1]
     later = usable_feedback(feedback(texts, ["negative"] * 400), split, Counter(), 0.2)[1]
     assert set(early["text"]) <= set(later["text"])
+
+
+def test_a_challenger_that_misses_the_reasons_staff_gave_is_refused(tmp_path):
+    """Real served models: the shipped champion, and the same graph whose manifest names its reason columns
+    shifted by one (every reason it answers is another), judged on held-out feedback whose reasons staff gave
+    (here the team's validation labels)."""
+    champion_path = copy_shipped_model(tmp_path)
+    shifted = json.loads(champion_path.read_text())
+    shifted["reasons"] = shifted["reasons"][1:] + shifted["reasons"][:1]
+    shifted_path = tmp_path / "shifted.json"
+    shifted_path.write_text(json.dumps(shifted))
+    champion, challenger = SentimentModel.load(champion_path), SentimentModel.load(shifted_path)
+    labels = reason_labels()
+    validation = load_split(DataOptions()).validation
+    given = validation.assign(key=validation["text"].map(tweet_key)).merge(
+        labels[labels["part"] == "validation"][["sha256", "reason"]], left_on="key", right_on="sha256"
+    )
+    holdout = given.head(60)[["text", "sentiment", "reason"]]
+    refused = reason_regressions(champion, challenger, holdout)
+    assert len(refused) == 1 and refused[0].startswith("held-out feedback reasons:")
+    assert reason_regressions(challenger, champion, holdout) == []  # the reverse repairs them
+    assert reason_regressions(champion, challenger, holdout.drop(columns="reason")) == []  # no reason given

@@ -23,6 +23,7 @@ from training.families import FAMILIES, classic
 from training.pipeline import export
 from training.promotion.champion import export_from_registry
 from training.promotion.session import run_training_session
+from tweet_sentiment.labels import REASONS
 from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
 from tweet_sentiment.model import SentimentModel
 from tweet_sentiment.text import TextConfig, preprocess_many
@@ -33,6 +34,7 @@ EVERY_RUN = sorted(
     + [f"{family}-{variant}" for family in ("bilstm-word2vec", "bilstm-glove") for variant in ("frozen", "fine-tuned")]
     + [f"bert-minilm-{variant}" for variant in ("fine-tuned", "fine-tuned-int8", "distilled", "distilled-int8")]
     + ["bert-mpnet-fine-tuned", "bert-mpnet-fine-tuned-int8", "ensemble-minilm-int8-glove-logreg", "vader-baseline"]
+    + ["reason-baseline-tfidf-logreg"]
 )
 
 
@@ -58,6 +60,9 @@ def test_every_model_and_variant_is_tracked_with_every_figure(session):
     assert sorted(run.info.run_name for run in runs) == EVERY_RUN
     for run in runs:
         metrics, params = run.data.metrics, run.data.params
+        if run.info.run_name == "reason-baseline-tfidf-logreg":  # reasons only: no sentiment, nothing exported
+            assert 0 < metrics["val_reason_macro_f1"] <= 1 and "val_macro_f1" not in metrics
+            continue
         for name in (
             "accuracy",
             "macro_f1",
@@ -74,7 +79,13 @@ def test_every_model_and_variant_is_tracked_with_every_figure(session):
         assert int(params["split.train.size"]) > int(params["split.test.size"]) > int(params["split.validation.size"])
         assert len(params["split.test.sha256"]) == 64 and params["data.sample"] == "3000"
         artifacts = {item.path for item in client.list_artifacts(run.info.run_id, "val")}
-        assert artifacts == {"val/classification_report.txt", "val/val_confusion_matrix.png", "val/val_roc_curves.png"}
+        reasons = int(params.get("reasons", "0")) > 0  # the transformers' reason head
+        assert reasons == run.info.run_name.startswith("bert-")
+        assert artifacts == {
+            "val/classification_report.txt",
+            "val/val_confusion_matrix.png",
+            "val/val_roc_curves.png",
+        } | ({"val/val_reason_confusion_matrix.png"} if reasons else set())
         if run.info.run_name == "vader-baseline" or run.data.tags.get("export_error"):
             continue
         assert (
@@ -163,14 +174,15 @@ def test_ensemble_weights_are_fit_on_validation_and_every_member_file_is_checked
         SentimentModel.load(onnx_dir / "model.json")
 
 
-def test_champion_is_the_best_validation_macro_f1_within_budget(session):
+def test_champion_is_the_best_validation_macro_f1_within_budget_of_those_that_answer_reasons(session):
     summary, _ = session
     best = max(
-        (run for run in summary["runs"].values() if run["within_budget"] == 1.0), key=lambda run: run["val_macro_f1"]
+        (run for run in summary["runs"].values() if run["within_budget"] == 1.0 and run["reasons"]),
+        key=lambda run: run["val_macro_f1"],
     )
     champion = next(run for run in summary["runs"].values() if run["run_id"] == summary["champion"]["run_id"])
     # Ties (an ensemble whose weights all went to one member scores as that member) go to the faster model.
-    assert champion["within_budget"] == 1.0 and champion["val_macro_f1"] == best["val_macro_f1"]
+    assert champion["within_budget"] == 1.0 and champion["val_macro_f1"] == best["val_macro_f1"] and champion["reasons"]
     assert tracking.champion().run_id == summary["champion"]["run_id"]
 
 
@@ -201,6 +213,13 @@ def test_exported_champion_has_a_true_manifest_and_test_figures(session):
     assert run.data.metrics["test_macro_f1"] == pytest.approx(manifest.test_metrics["macro_f1"])
     assert run.data.metrics["test_parity_label_agreement"] == 1.0
     assert run.data.metrics["test_parity_max_probability_difference"] <= export.MAX_PROBABILITY_DIFFERENCE
+    # Both heads: the reasons checked for parity too, and the temperatures and unsure lines fitted on validation.
+    assert manifest.reasons == list(REASONS)
+    assert run.data.metrics["test_reason_parity_label_agreement"] == 1.0
+    assert run.data.metrics["test_reason_parity_max_probability_difference"] <= export.MAX_PROBABILITY_DIFFERENCE
+    assert manifest.calibration == mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/calibration.json")
+    assert set(manifest.calibration) == {"temperature", "reason_temperature", "unsure_below", "reason_unsure_below"}
+    assert manifest.test_metrics["ece"] == pytest.approx(run.data.metrics["test_ece"], abs=1e-6)
     # The test part is used by the champion alone.
     for other in summary["runs"].values():
         if other["run_id"] != manifest.mlflow_run_id:
@@ -447,6 +466,9 @@ def test_the_champion_is_a_pyfunc_of_raw_tweets_for_mlflow_serve_and_spark(sessi
     answers = registered.predict(pd.DataFrame({"text": tweets}))
     served = SentimentModel.load(folder / "models" / "champion.json").predict([tweets[0], tweets[2]])
     assert answers["label"].tolist()[::2] == [prediction.label for prediction in served]
+    assert [None if pd.isna(reason) else reason for reason in answers["reason"][::2]] == [
+        prediction.reason.label if prediction.reason else None for prediction in served
+    ]
     assert answers["score_negative"][0] == served[0].scores["negative"] and answers["language"][2] == "fr"
     assert answers["error"][1] == "column 'text' must not be empty" and pd.isna(answers["label"][1])
     # `mlflow models serve` on the registered version, real HTTP on 127.0.0.1.
@@ -511,6 +533,8 @@ def test_spark_scores_a_folder_with_the_registered_champion_as_the_service_does(
     assert [row["id"] for row in scored] == list(range(41))  # no row lost, none twice
     served = SentimentModel.load(folder / "models" / "champion.json").predict([row["text"] for row in rows[:40]])
     assert [row["label"] for row in scored[:40]] == [prediction.label for prediction in served]
+    assert [row["reason"] for row in scored[:40]] == [p.reason.label if p.reason else None for p in served]
+    assert any(row["reason"] for row in scored[:40])  # the airline sample has negative tweets
     assert [row["score_positive"] for row in scored[:40]] == [prediction.scores["positive"] for prediction in served]
     assert scored[40]["label"] is None and scored[40]["error"] == "column 'text' must not be empty"
     assert {row["sentiment"] for row in scored[:40]} <= {"negative", "neutral", "positive"}  # input columns kept

@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from tweet_sentiment.model import micro_batches, wordpiece_inputs, wordpiece_tokenizer
+from tweet_sentiment.labels import REASONS
+from tweet_sentiment.model import REASON_OUTPUT, micro_batches, wordpiece_inputs, wordpiece_tokenizer
 from tweet_sentiment.text import TextConfig, preprocess_many
 
-from ..data import Split
+from ..data import Split, reason_codes
 from ..emoji_tweets import emoji_tweets
+from ..settings import TrainingSettings
 from . import checkpoints
 from .candidate import Candidate
 from .loss import distillation_loss
@@ -82,21 +84,47 @@ def _copied(state: dict[str, Any]) -> dict[str, Any]:
     return {key: value.detach().to("cpu", copy=True) for key, value in state.items()}
 
 
+def two_heads(classifier_model, reasons: int):
+    """The classifier with a second head for complaint reasons on the same encoder: one forward pass answers
+    the sentiment (the checkpoint's own head) and the reason (a head like MPNet's: dense, tanh, linear, on the
+    first token's last hidden state). Trained together (multi-task), exported as one graph."""
+    import torch
+
+    class TwoHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.classifier = classifier_model
+            size = classifier_model.config.hidden_size
+            self.reason_head = torch.nn.Sequential(
+                torch.nn.Dropout(classifier_model.config.hidden_dropout_prob),
+                torch.nn.Linear(size, size),
+                torch.nn.Tanh(),
+                torch.nn.Dropout(classifier_model.config.hidden_dropout_prob),
+                torch.nn.Linear(size, reasons),
+            )
+
+        def forward(self, **inputs):
+            outputs = self.classifier(**inputs, output_hidden_states=True)
+            return outputs.logits, self.reason_head(outputs.hidden_states[-1][:, 0])
+
+    return TwoHeads()
+
+
 def export_onnx(model, example: dict, path: Path) -> None:
     import torch
 
-    names = input_names(model)
+    names = input_names(model.classifier)
 
     class Probabilities(torch.nn.Module):
-        """The classifier with its softmax, so that the graph answers probabilities like every other family."""
+        """Both heads with their softmax, so that the graph answers probabilities like every other family."""
 
-        def __init__(self, classifier):
+        def __init__(self, heads):
             super().__init__()
-            self.classifier = classifier
+            self.heads = heads
 
         def forward(self, *inputs):
-            logits = self.classifier(**dict(zip(names, inputs, strict=True))).logits
-            return torch.softmax(logits, dim=-1)
+            sentiment, reason = self.heads(**dict(zip(names, inputs, strict=True)))
+            return torch.softmax(sentiment, dim=-1), torch.softmax(reason, dim=-1)
 
     # The TorchScript exporter: its int8 graph ran 15-20% faster on one CPU thread than the dynamo export's
     # (scripts/quantisation_benchmark.py, docs/experiments.md).
@@ -105,7 +133,7 @@ def export_onnx(model, example: dict, path: Path) -> None:
         tuple(torch.from_numpy(example[name]) for name in names),
         str(path),
         input_names=names,
-        output_names=["probabilities"],
+        output_names=["probabilities", REASON_OUTPUT],
         dynamo=False,
         dynamic_axes={name: {0: "batch", 1: "sequence"} for name in names},
         opset_version=17,
@@ -163,10 +191,12 @@ def greedy_soup(
 @dataclasses.dataclass(frozen=True)
 class TrainingTweets:
     """What a fine-tuning run learns from: tweets, their gold label index (-1 where the tweet has none, a
-    transfer tweet) and, when distilling, the teacher's log-probabilities for each."""
+    transfer tweet), their complaint reason index (-1 where the team gave none: every tweet but the labelled
+    negative ones) and, when distilling, the teacher's log-probabilities for each."""
 
     texts: list[str]
     gold: np.ndarray
+    reason: np.ndarray
     teacher: np.ndarray | None = None
 
 
@@ -176,7 +206,33 @@ def gold_tweets(split: Split, labels: list[str], params: dict[str, Any], seed: i
     train_part = split.train.sample(n=min(len(split.train), sample), random_state=seed) if sample else split.train
     if params["emoji_tweets"]:  # the corpus has almost no emoji: teach them from the Emoji Sentiment Ranking
         train_part = pd.concat([train_part, emoji_tweets(params["emoji_tweets"], labels, seed)])
-    return train_part[["text", "sentiment"]].reset_index(drop=True)
+    return train_part[["text", "sentiment", *(["reason"] if "reason" in train_part else [])]].reset_index(drop=True)
+
+
+def reason_class_weights(codes: np.ndarray, kind: str) -> np.ndarray:
+    """Weights of the reasons in the reason head's loss: "balanced" gives each reason the weight n / (k x its
+    count) (scikit-learn's rule; a reason without a tweet counts as one), so that a thin reason (37 damaged bags
+    among 3,000 labels) is not learnt as "never"; "none" weighs every tweet alike."""
+    labelled = codes[codes >= 0]
+    if kind == "none" or not len(labelled):
+        return np.ones(len(REASONS), dtype=np.float32)
+    if kind != "balanced":
+        raise ValueError(f"reason_class_weight must be 'none' or 'balanced', not {kind!r}")
+    counts = np.maximum(np.bincount(labelled, minlength=len(REASONS)), 1)
+    return (len(labelled) / (len(REASONS) * counts)).astype(np.float32)
+
+
+def frame_reasons(tweets: pd.DataFrame) -> np.ndarray:
+    """The reason codes of a frame of tweets: its `reason` column where set (feedback staff corrected), the
+    team's labels otherwise."""
+    corrected = {}
+    if "reason" in tweets:
+        corrected = {
+            text: reason
+            for text, reason in zip(tweets["text"], tweets["reason"], strict=True)
+            if isinstance(reason, str) and reason
+        }
+    return reason_codes(tweets["text"].tolist(), corrected)
 
 
 def fine_tune(
@@ -189,10 +245,11 @@ def fine_tune(
     params: dict[str, Any],
     seed: int,
 ) -> tuple[Candidate, Callable[[list[str]], np.ndarray]]:
-    """The checkpoint fine-tuned `runs` times from the same starting weights (classification layer included;
-    the runs differ in tweet order and dropout). Every epoch of every run is an ingredient of a greedy soup on
-    validation, and the soup's averaged weights are the model. With teacher outputs, the loss is the
-    distillation loss (loss.py). Returns the candidate and its native log-probabilities."""
+    """The checkpoint fine-tuned `runs` times from the same starting weights (both heads included; the runs
+    differ in tweet order and dropout). Every epoch of every run is an ingredient of a greedy soup on
+    validation, and the soup's averaged weights are the model. The loss is the sentiment's (with teacher
+    outputs, the distillation loss of loss.py) plus `reason_weight` times the reason head's
+    cross-entropy on the tweets the team gave a reason. Returns the candidate and its native log-probabilities."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sklearn.metrics import f1_score
@@ -201,12 +258,12 @@ def fine_tune(
     started = time.perf_counter()
     torch.manual_seed(seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(TrainingSettings.from_environment().torch_threads) or os.cpu_count() or 1)
     folder = checkpoint.locate()
     max_length = params["max_length"]
     tokenizer = wordpiece_tokenizer(folder / "tokenizer.json", max_length)
-    model = classifier(folder, len(labels)).to(device)
-    names = input_names(model)
+    model = two_heads(classifier(folder, len(labels)), len(REASONS)).to(device)
+    names = input_names(model.classifier)
     starting_state = _copied(model.state_dict())
     train_texts = preprocess_many(tweets.texts, BERT_TEXT)
     lengths = [sum(encoding.attention_mask) for encoding in tokenizer.encode_batch(train_texts)]
@@ -217,32 +274,49 @@ def fine_tune(
         inputs = wordpiece_inputs(tokenizer, processed)
         return {name: torch.from_numpy(inputs[name]).to(device) for name in names}
 
-    def log_probabilities(texts: list[str]) -> np.ndarray:
+    def both_log_probabilities(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         model.eval()
         processed = preprocess_many(texts, BERT_TEXT)
         rows = np.empty((len(texts), len(labels)), dtype=np.float64)
+        reason_rows = np.empty((len(texts), len(REASONS)), dtype=np.float64)
         order = sorted(range(len(processed)), key=lambda index: len(processed[index]))
         with torch.no_grad():
             for start in range(0, len(order), INFERENCE_BATCH):
                 chunk = order[start : start + INFERENCE_BATCH]
-                logits = model(**tensors([processed[index] for index in chunk])).logits
+                logits, reason_logits = model(**tensors([processed[index] for index in chunk]))
                 rows[chunk] = torch.log_softmax(logits.double(), dim=-1).cpu().numpy()
-        return rows
+                reason_rows[chunk] = torch.log_softmax(reason_logits.double(), dim=-1).cpu().numpy()
+        return rows, reason_rows
+
+    def log_probabilities(texts: list[str]) -> np.ndarray:
+        return both_log_probabilities(texts)[0]
 
     def probabilities(texts: list[str]) -> np.ndarray:
         return np.exp(log_probabilities(texts))
 
+    def reason_probabilities(texts: list[str]) -> np.ndarray:
+        return np.exp(both_log_probabilities(texts)[1])
+
     validation_texts = split.validation["text"].tolist()
     validation_y = np.array([labels.index(label) for label in split.validation["sentiment"]])
+    validation_reasons = reason_codes(validation_texts)
+    with_reason = validation_reasons >= 0
 
-    def validation_f1() -> float:
-        return float(f1_score(validation_y, probabilities(validation_texts).argmax(axis=1), average="macro"))
+    def validation_f1() -> tuple[float, float]:
+        """Sentiment macro-F1 on validation (what the soup keeps) and the reason head's on the labelled tweets."""
+        sentiment, reason = both_log_probabilities(validation_texts)
+        gold, said = validation_reasons[with_reason], reason[with_reason].argmax(axis=1)
+        reason_f1 = f1_score(gold, said, average="macro", zero_division=0) if len(gold) else 0.0
+        return float(f1_score(validation_y, sentiment.argmax(axis=1), average="macro")), float(reason_f1)
 
     def validation_score(state: dict[str, Any]) -> float:
         model.load_state_dict(state)
-        return validation_f1()
+        return validation_f1()[0]
 
+    reason_weight = float(params.get("reason_weight", 1.0))
+    class_weights = torch.from_numpy(reason_class_weights(tweets.reason, params.get("reason_class_weight", "none")))
     ingredients: list[Ingredient] = []
+    reason_scores: dict[str, float] = {}
     for run in range(runs):
         if run:  # the first run goes on from the seed that initialised the classification layer, as one run did
             torch.manual_seed(seed + run)
@@ -261,21 +335,28 @@ def fine_tune(
                 mininterval=30,  # a line every 30 s in a log file, with the ETA
             )
             for rows in batches:
-                logits = model(**tensors([train_texts[row] for row in rows])).logits
+                logits, reason_logits = model(**tensors([train_texts[row] for row in rows]))
                 gold = torch.from_numpy(tweets.gold[rows]).to(device)
                 if tweets.teacher is None:
                     loss = torch.nn.functional.cross_entropy(logits, gold)
                 else:
                     teacher = torch.from_numpy(tweets.teacher[rows]).to(device)
                     loss = distillation_loss(logits, teacher, gold, params["temperature"], params["alpha"])
+                reasons = torch.from_numpy(tweets.reason[rows]).to(device)
+                if bool((reasons >= 0).any()):  # the mean over the batch's tweets that have a reason
+                    loss = loss + reason_weight * torch.nn.functional.cross_entropy(
+                        reason_logits, reasons, weight=class_weights.to(device), ignore_index=-1
+                    )
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad()
             name = f"run {run + 1} epoch {epoch + 1}"
-            score = validation_f1()
-            logger.info("%s-%s %s: validation macro-F1 %.4f", family, variant, name, score)
+            score, reason_scores[name] = validation_f1()
+            logger.info(
+                "%s-%s %s: validation macro-F1 %.4f, reasons %.4f", family, variant, name, score, reason_scores[name]
+            )
             ingredients.append(Ingredient(name, score, _copied(model.state_dict())))
     soup, soup_score = greedy_soup(ingredients, validation_score)
     soup_names = ", ".join(ingredient.name for ingredient in soup)
@@ -296,9 +377,11 @@ def fine_tune(
         "device": device,
         "training_tweets": len(train_texts),
         "training_tweets_with_gold_label": int((tweets.gold >= 0).sum()),
+        "training_tweets_with_reason": int((tweets.reason >= 0).sum()),
         "validation_macro_f1_by_epoch": str(
             {ingredient.name: round(ingredient.score, 5) for ingredient in ingredients}
         ),
+        "validation_reason_macro_f1_by_epoch": str({name: round(value, 5) for name, value in reason_scores.items()}),
         "soup": soup_names,
         "soup_validation_macro_f1": round(soup_score, 5),
     }
@@ -314,13 +397,18 @@ def fine_tune(
         assets={"tokenizer": (folder / "tokenizer.json").read_bytes()},
         sequence_length=max_length,
         training_seconds=training_seconds,
+        reasons=list(REASONS),
+        predict_reasons=reason_probabilities,
     )
     return candidate, log_probabilities
 
 
 def labelled(tweets: pd.DataFrame, labels: list[str]) -> TrainingTweets:
+    texts = tweets["text"].tolist()
     return TrainingTweets(
-        texts=tweets["text"].tolist(), gold=np.array([labels.index(label) for label in tweets["sentiment"]])
+        texts=texts,
+        gold=np.array([labels.index(label) for label in tweets["sentiment"]]),
+        reason=frame_reasons(tweets),
     )
 
 
@@ -351,21 +439,31 @@ def quantised(fine_tuned: Candidate) -> Candidate:
     session = ort.InferenceSession(int8, providers=["CPUExecutionProvider"])
     graph_inputs = [item.name for item in session.get_inputs()]
 
-    def probabilities(texts: list[str]) -> np.ndarray:
+    def both(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         # The runs the service makes: dynamic quantisation scales the activations over a run, so an int8
         # score depends (slightly) on the tweets it was computed with.
         processed = preprocess_many(texts, fine_tuned.text_config)
         rows = np.empty((len(texts), len(fine_tuned.labels)), dtype=np.float64)
+        reason_rows = np.empty((len(texts), len(fine_tuned.reasons)), dtype=np.float64)
         for chunk in micro_batches(processed):
             inputs = wordpiece_inputs(tokenizer, [processed[index] for index in chunk])
-            rows[chunk] = session.run(["probabilities"], {name: inputs[name] for name in graph_inputs})[0]
-        return rows
+            rows[chunk], reason_rows[chunk] = session.run(
+                ["probabilities", REASON_OUTPUT], {name: inputs[name] for name in graph_inputs}
+            )
+        return rows, reason_rows
+
+    def probabilities(texts: list[str]) -> np.ndarray:
+        return both(texts)[0]
+
+    def reason_probabilities(texts: list[str]) -> np.ndarray:
+        return both(texts)[1]
 
     return dataclasses.replace(
         fine_tuned,
         variant=f"{fine_tuned.variant}-int8",
         onnx=int8,
         predict_proba=probabilities,
+        predict_reasons=reason_probabilities,
         params={**fine_tuned.params, "quantisation": "dynamic int8, per channel (ONNX Runtime)"},
         training_seconds=fine_tuned.training_seconds + time.perf_counter() - started,
         artifacts={},  # the teacher's outputs belong to its fp32 run

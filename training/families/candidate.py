@@ -35,6 +35,9 @@ class Candidate:
     member_files: dict[str, bytes] = dataclasses.field(default_factory=dict)  # file name -> content
     artifacts: dict[str, bytes] = dataclasses.field(default_factory=dict)  # more files for its run: path -> content
     tags: dict[str, str] = dataclasses.field(default_factory=dict)  # more tags for its run (e.g. teacher)
+    # A model with a reason head: the complaint reasons in its columns' order, and raw tweets -> their probabilities.
+    reasons: list[str] = dataclasses.field(default_factory=list)
+    predict_reasons: Callable[[list[str]], np.ndarray] | None = None
 
     @property
     def name(self) -> str:

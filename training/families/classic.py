@@ -257,3 +257,29 @@ def fit_xgboost(split: Split, variant: str, labels: list[str], params: dict[str,
         seed=seed,
         early_stopping=True,
     )
+
+
+def reason_baseline(texts: list[str], codes: np.ndarray, reasons: int, seed: int) -> Callable[[list[str]], np.ndarray]:
+    """The reason head's baseline: TF-IDF logistic regression on the lemmatised tweets the team gave a reason
+    (`codes` >= 0), its C and class weights chosen by 5-fold cross-validation on those tweets alone (macro-F1),
+    so that validation judges it as it judges the head. Returns raw tweets -> probabilities of the `reasons`
+    reasons (a reason absent from the training labels at 0)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    config = TextConfig(normalisation="lemmatize")
+    labelled = codes >= 0
+    search = GridSearchCV(
+        Pipeline([("tfidf", _vectorizer(None)), ("classifier", LogisticRegression(max_iter=2000))]),
+        {"classifier__C": [0.5, 2.0, 8.0], "classifier__class_weight": [None, "balanced"]},
+        scoring="f1_macro",
+        cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+    )
+    search.fit(preprocess_many(list(np.asarray(texts, dtype=object)[labelled]), config), codes[labelled])
+    columns = search.best_estimator_.classes_
+
+    def probabilities(tweets: list[str]) -> np.ndarray:
+        rows = np.zeros((len(tweets), reasons))
+        rows[:, columns] = search.predict_proba(preprocess_many(tweets, config))
+        return rows
+
+    return probabilities

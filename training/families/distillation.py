@@ -28,7 +28,16 @@ from tweet_sentiment.model import SentimentModel
 
 from .. import tracking
 from ..data import DataError, Split
-from .bert import CHECKPOINTS, MINILM, TrainingTweets, fine_tune, gold_tweets, labelled, quantised
+from .bert import (
+    CHECKPOINTS,
+    MINILM,
+    TrainingTweets,
+    fine_tune,
+    frame_reasons,
+    gold_tweets,
+    labelled,
+    quantised,
+)
 from .candidate import Candidate
 
 logger = logging.getLogger(__name__)
@@ -159,9 +168,8 @@ def distil_minilm(split: Split, labels: list[str], params: dict[str, Any], seed:
     texts = transfer["text"].tolist()
     teacher, teacher_run, scored = teacher_outputs(texts, str(split.description()["split.validation.sha256"]))
     gold = np.array([labels.index(label) if label is not None else -1 for label in transfer["sentiment"]])
-    candidate, _ = fine_tune(
-        MINILM, "bert-minilm", "distilled", TrainingTweets(texts, gold, teacher), split, labels, params, seed
-    )
+    tweets = TrainingTweets(texts, gold, frame_reasons(transfer), teacher)
+    candidate, _ = fine_tune(MINILM, "bert-minilm", "distilled", tweets, split, labels, params, seed)
     candidate.params = {**candidate.params, "teacher_run": teacher_run, "teacher_scored_tweets": scored}
     candidate.tags = {"teacher_run": teacher_run}
     return candidate

@@ -116,7 +116,7 @@ def fit_ensemble(split: Split, variant: str, labels: list[str], params: dict[str
     used = [(members[index], weights[index]) for index in kept]
 
     def predict_proba(tweets: list[str]) -> np.ndarray:
-        return combine([model.scored(tweets) for model, _ in used], [weight for _, weight in used])[0]
+        return combine([model.scored(tweets) for model, _ in used], [weight for _, weight in used]).probabilities
 
     return Candidate(
         family="ensemble",

@@ -31,7 +31,7 @@ def parity(native: np.ndarray, exported: np.ndarray) -> dict[str, float]:
     return {"parity_label_agreement": agreement, "parity_max_probability_difference": difference}
 
 
-def described(candidate: Candidate, run_id: str) -> dict[str, Any]:
+def described(candidate: Candidate, run_id: str, calibration: dict[str, float]) -> dict[str, Any]:
     """The manifest's description of a trained candidate (the files' fields are added by `write_checked`):
     the one place it is built. Its run's exported manifest carries it to every later release."""
     return {
@@ -45,6 +45,8 @@ def described(candidate: Candidate, run_id: str) -> dict[str, Any]:
         "family": candidate.family,
         "sequence_length": candidate.sequence_length,
         "members": candidate.members,
+        "reasons": candidate.reasons,
+        "calibration": calibration,
     }
 
 
@@ -70,10 +72,12 @@ def write_checked(
     max_difference: float = MAX_PROBABILITY_DIFFERENCE,
     min_agreement: float = 1.0,
     member_files: dict[str, bytes] | None = None,
+    native_reasons: np.ndarray | None = None,
 ) -> tuple[Path, dict[str, float]]:
     """Write `<stem>.onnx`, its assets and its manifest into `out_dir` only when ONNX Runtime, run through the
     serving package on the raw tweets, agrees with the native model on every one of them. An ensemble has no
-    graph of its own (`onnx_bytes` None): its members' files are written as they are named."""
+    graph of its own (`onnx_bytes` None): its members' files are written as they are named. A model with a
+    reason head is checked on both heads (`native_reasons`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as staging:
         staging_dir = Path(staging)
@@ -96,11 +100,18 @@ def write_checked(
         )
         manifest_path = staging_dir / f"{stem}.json"
         manifest.write(manifest_path)
-        served = SentimentModel.load(manifest_path).probabilities(texts)
-        check = parity(native_probabilities, served)
-        if (
-            check["parity_label_agreement"] < min_agreement
-            or check["parity_max_probability_difference"] > max_difference
+        scored = SentimentModel.load(manifest_path).scored(texts)
+        check = parity(native_probabilities, scored.probabilities)
+        checks = [check]
+        if manifest.reasons:
+            if native_reasons is None or scored.reasons is None:
+                raise ExportError("a model with reasons is exported with its reason head's native probabilities")
+            reason_check = parity(native_reasons, scored.reasons)
+            checks.append(reason_check)
+            check |= {f"reason_{name}": value for name, value in reason_check.items()}
+        if any(
+            one["parity_label_agreement"] < min_agreement or one["parity_max_probability_difference"] > max_difference
+            for one in checks
         ):
             raise ExportError(
                 f"ONNX model disagrees with the native model on {len(texts)} tweets: {check}; "

@@ -82,14 +82,14 @@ def _build(folder: Path) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from tweet_sentiment.labels import LABELS
+    from tweet_sentiment.labels import LABELS, REASONS
     from tweet_sentiment.model import wordpiece_inputs, wordpiece_tokenizer
 
-    from ..families.bert import BERT_TEXT, MINILM, classifier, export_onnx
+    from ..families.bert import BERT_TEXT, MINILM, classifier, export_onnx, two_heads
 
     checkpoint = MINILM.locate()
     torch.manual_seed(REFERENCE_SEED)
-    model = classifier(checkpoint, len(LABELS)).eval()
+    model = two_heads(classifier(checkpoint, len(LABELS)), len(REASONS)).eval()  # the served architecture
     tokenizer = wordpiece_tokenizer(checkpoint / "tokenizer.json", 64)
     export_onnx(model, wordpiece_inputs(tokenizer, ["reference graph", "of the budget"]), folder / "fp32.onnx")
     quantize_dynamic(
@@ -111,6 +111,7 @@ def _build(folder: Path) -> None:
         family="reference",
         assets={"tokenizer": {"file": "tokenizer.json", "sha256": sha256_of(folder / "tokenizer.json")}},
         sequence_length=64,
+        reasons=list(REASONS),  # both heads are read, as the service reads them
     )
     (folder / "reference.json").write_text(json.dumps(manifest.to_dict()))
 

@@ -15,16 +15,20 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
 from adjustText import adjust_text
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tweet_sentiment.labels import LABELS
+from tweet_sentiment.labels import LABELS, REASONS
 from tweet_sentiment.model import SentimentModel
 
 from .. import tracking
 from ..config import RUN_KIND
+from ..data import reason_labels
+from . import evaluate
 from .behaviour import known_failures
 
 COLUMNS = [  # (header, metric, format)
@@ -172,6 +176,8 @@ def build(store: Path, out_dir: Path | None = None) -> Path:
         "is the best macro-F1 within the budget, which need not be on the frontier's fastest end.",
         "",
     ]
+    lines += _reasons(champion_run, runs, validation, out_dir)
+    lines += _calibration(champion_run, out_dir)
     lines += _known_failures(champion_run.info.run_id)
     errors = [(run.info.run_name, run.data.tags["export_error"]) for run in runs if run.data.tags.get("export_error")]
     if errors:
@@ -233,6 +239,117 @@ def _ties(champion_run: Run, runs: list[Run]) -> str:
     return f"Ties: inside the champion's 95% interval ({interval}), not measurably different on validation: " + (
         ", ".join(tied) + "."
     )
+
+
+def _newest_named(validation_sha256: str, name: str) -> Run | None:
+    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    assert experiment is not None  # latest_runs found it
+    for run in MlflowClient().search_runs(
+        [experiment.experiment_id], f"attributes.run_name = '{name}'", order_by=["attributes.start_time DESC"]
+    ):
+        if run.data.params.get("split.validation.sha256") == validation_sha256:
+            return run
+    return None
+
+
+def _copied(run: Run, artifact: str, out_dir: Path, name: str) -> bool:
+    """An artifact of a run copied into the report's folder; False when the run has none."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            found = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=artifact, dst_path=folder)
+        except (MlflowException, OSError):  # an older run, or a family without that artifact
+            return False
+        (out_dir / name).write_bytes(Path(found).read_bytes())
+    return True
+
+
+def _reason_answers(run: Run) -> dict[str, str]:
+    return mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/val_reason/predicted.json")
+
+
+def _reasons(champion_run: Run, runs: list[Run], validation_sha256: str, out_dir: Path) -> list[str]:
+    """The reason head's figures on the team's validation labels (docs/reasons.md), beside the TF-IDF
+    baseline's, the champion's paired difference against it and its confusion matrix."""
+    baseline = _newest_named(validation_sha256, "reason-baseline-tfidf-logreg")
+    headed = [run for run in runs if "val_reason_macro_f1" in run.data.metrics] + ([baseline] if baseline else [])
+    if not headed:
+        return []
+    lines = [
+        "## Reasons",
+        "",
+        "The complaint reason of each negative tweet, on the validation tweets the team labelled (docs/reasons.md; "
+        "two labellers agree with Cohen's kappa given there, the ceiling of any model).",
+        "",
+        "| model | reason macro-F1 | 95% interval | accuracy | " + " / ".join(REASONS) + " (F1) |",
+        "|---|---|---|---|---|",
+    ]
+    for run in sorted(headed, key=lambda run: -run.data.metrics["val_reason_macro_f1"]):
+        metrics = run.data.metrics
+        name = run.info.run_name + (" **(champion)**" if run.info.run_id == champion_run.info.run_id else "")
+        lines.append(
+            f"| {name} | {metrics['val_reason_macro_f1']:.4f} | {_interval(metrics, 'val_reason')} | "
+            f"{metrics['val_reason_accuracy']:.4f} | "
+            + " / ".join(f"{metrics.get(f'val_reason_f1_{reason}', float('nan')):.2f}" for reason in REASONS)
+            + " |"
+        )
+    if baseline and "val_reason_macro_f1" in champion_run.data.metrics:
+        mine, theirs = _reason_answers(champion_run), _reason_answers(baseline)
+        gold = reason_labels().set_index("sha256")["reason"]
+        keys = sorted(set(mine) & set(theirs))
+        point, low, high = evaluate.paired_difference(
+            gold.loc[keys].to_numpy(),
+            np.array([theirs[key] for key in keys]),
+            np.array([mine[key] for key in keys]),
+            list(REASONS),
+        )
+        lines += [
+            "",
+            f"Champion minus baseline, reason macro-F1 on the same {len(keys)} tweets: {point:+.4f} "
+            f"(paired 95% interval {low:+.4f} to {high:+.4f}).",
+        ]
+    if _copied(champion_run, "val/val_reason_confusion_matrix.png", out_dir, "reason_confusion.png"):
+        lines += ["", "![the champion's reasons on validation](reason_confusion.png)"]
+    return [*lines, ""]
+
+
+def _calibration(champion_run: Run, out_dir: Path) -> list[str]:
+    """Temperature scaling of the champion: its temperatures and unsure lines, ECE before and after on
+    validation (where the temperatures were fitted) and on test, and the reliability diagrams."""
+    metrics = champion_run.data.metrics
+    if "val_ece" not in metrics:
+        return []
+    try:
+        fitted = mlflow.artifacts.load_dict(f"runs:/{champion_run.info.run_id}/calibration.json")
+    except (MlflowException, OSError):  # a run logged before calibration
+        return []
+    lines = [
+        "## Calibration",
+        "",
+        "Temperature scaling fitted on validation (training/calibration.py), in the manifest; expected "
+        "calibration error over 15 equal-width bins of the top score. The unsure line: the highest top score "
+        "under which validation answers are right less than 60% of the time.",
+        "",
+        "| head | temperature | unsure below | ECE validation, raw -> calibrated | ECE test, raw -> calibrated |",
+        "|---|---|---|---|---|",
+        f"| sentiment | {fitted['temperature']} | {fitted['unsure_below']:.2f} | {metrics['val_ece_raw']:.4f} -> "
+        f"{metrics['val_ece']:.4f} | {metrics.get('test_ece_raw', float('nan')):.4f} -> "
+        f"{metrics.get('test_ece', float('nan')):.4f} |",
+    ]
+    if "reason_temperature" in fitted:
+        lines.append(
+            f"| reason | {fitted['reason_temperature']} | {fitted['reason_unsure_below']:.2f} | "
+            f"{metrics['val_reason_ece_raw']:.4f} -> {metrics['val_reason_ece']:.4f} | no test labels |"
+        )
+    lines.append("")
+    for artifact, title in (
+        ("calibration/val_sentiment_reliability.png", "sentiment on validation"),
+        ("calibration/val_reason_reliability.png", "reasons on validation"),
+        ("calibration/test_sentiment_reliability.png", "sentiment on test"),
+    ):
+        name = Path(artifact).name
+        if _copied(champion_run, artifact, out_dir, name):
+            lines += [f"![reliability, {title}]({name})", ""]
+    return lines
 
 
 def _known_failures(run_id: str) -> list[str]:

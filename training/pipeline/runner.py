@@ -15,14 +15,16 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from tweet_sentiment.labels import LABELS
+from tweet_sentiment.calibration import scaled
+from tweet_sentiment.labels import LABELS, REASONS
 from tweet_sentiment.model import SentimentModel
 
 from .. import tracking
 from ..config import Budget, DataOptions
-from ..data import Split
+from ..data import Split, reason_codes, tweet_key
 from ..families.candidate import Candidate
 from . import evaluate, export
+from .calibration import calibrate, reliability_diagram
 from .reference import machine, time_against_reference
 from .served_requirements import served_model_file, served_requirements, serving_package_folder
 
@@ -55,6 +57,59 @@ def log_evaluation(
     return figures
 
 
+def log_reasons(prefix: str, texts: list[str], reason_probabilities: np.ndarray, reasons: list[str]) -> np.ndarray:
+    """The reason head's figures on the tweets of `texts` the team labelled, its confusion matrix, and its
+    answer for each of them (by sha256, for paired comparisons in the report); returns the labelled rows."""
+    codes = reason_codes(texts)
+    labelled = codes >= 0
+    if not labelled.any():
+        return labelled
+    gold = [reasons[code] for code in codes[labelled]]
+    predicted = [reasons[code] for code in reason_probabilities[labelled].argmax(axis=1)]
+    figures = evaluate.reason_metrics(gold, predicted, reasons)
+    mlflow.log_metrics({f"{prefix}_reason_{name}": value for name, value in figures.items()})
+    keys = [tweet_key(text) for text, known in zip(texts, labelled, strict=True) if known]
+    mlflow.log_dict(dict(zip(keys, predicted, strict=True)), f"{prefix}_reason/predicted.json")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{prefix}_reason_confusion_matrix.png"
+        mlflow.log_artifact(str(evaluate.confusion_plot(gold, predicted, reasons, f"Reasons ({prefix})", path)), prefix)
+    return labelled
+
+
+def log_calibration(
+    gold: list[str], native: np.ndarray, labels: list[str], native_reasons: np.ndarray | None, texts: list[str]
+) -> dict[str, float]:
+    """Temperatures and unsure lines of both heads fitted on validation (the manifest's `calibration`), their
+    ECE before and after, and the reliability diagrams."""
+    curves = {}
+    gold_codes = np.array([labels.index(label) for label in gold])
+    sentiment = calibrate(native, gold_codes)
+    calibration = {"temperature": sentiment["temperature"], "unsure_below": sentiment["unsure_below"]}
+    figures = {"val_ece_raw": sentiment["ece_raw"], "val_ece": sentiment["ece"]}
+    curves["sentiment"] = (native, gold_codes, sentiment["temperature"])
+    codes = reason_codes(texts)
+    if native_reasons is not None and (codes >= 0).any():
+        labelled = codes >= 0
+        reason = calibrate(native_reasons[labelled], codes[labelled])
+        calibration |= {"reason_temperature": reason["temperature"], "reason_unsure_below": reason["unsure_below"]}
+        figures |= {"val_reason_ece_raw": reason["ece_raw"], "val_reason_ece": reason["ece"]}
+        curves["reason"] = (native_reasons[labelled], codes[labelled], reason["temperature"])
+    mlflow.log_metrics(figures)
+    mlflow.log_dict(calibration, "calibration.json")
+    with tempfile.TemporaryDirectory() as folder:
+        for head, (probabilities, codes_of_head, temperature) in curves.items():
+            diagram = reliability_diagram(
+                {
+                    "raw": (probabilities, codes_of_head),
+                    f"T = {temperature}": (scaled(probabilities, temperature), codes_of_head),
+                },
+                f"{head} on validation",
+                Path(folder) / f"val_{head}_reliability.png",
+            )
+            mlflow.log_artifact(str(diagram), "calibration")
+    return calibration
+
+
 def log_inputs(candidate: Candidate, split: Split, data: DataOptions) -> None:
     mlflow.set_tags({"family": candidate.family, "variant": candidate.variant, **candidate.tags, **machine()})
     mlflow.log_params(
@@ -74,16 +129,23 @@ def log_inputs(candidate: Candidate, split: Split, data: DataOptions) -> None:
 
 
 def export_with_parity(
-    candidate: Candidate, run_id: str, texts: list[str], native: np.ndarray, folder: Path
+    candidate: Candidate,
+    run_id: str,
+    texts: list[str],
+    native: np.ndarray,
+    folder: Path,
+    native_reasons: np.ndarray | None = None,
+    calibration: dict[str, float] | None = None,
 ) -> Exported:
     """The candidate's ONNX graph and assets, written only if the served graph agrees with the native model
-    on `texts` (raises export.ExportError otherwise)."""
+    on `texts`, both heads (raises export.ExportError otherwise)."""
     manifest_path, check = export.write_checked(
         candidate.onnx,
-        export.described(candidate, run_id),
+        export.described(candidate, run_id, calibration or {}),
         texts,
         native,
         folder,
+        native_reasons=native_reasons,
         stem="model",
         assets=candidate.assets,
         max_difference=candidate.parity_max_difference,
@@ -105,15 +167,17 @@ def served_signature():
     from mlflow.types import ColSpec, Schema
 
     from tweet_sentiment.scoring import SCORE_COLUMNS
+    from tweet_sentiment.tabular import NUMBER_COLUMNS
 
-    numbers = {column for column in SCORE_COLUMNS if column.startswith("score_")}
     return ModelSignature(
         inputs=Schema([ColSpec("string", "text")]),
         # A row that cannot be scored has an error and no label, scores or language.
         outputs=Schema(
             [
                 ColSpec(
-                    "double" if column in numbers else "string", column, required=column in ("model_version", "error")
+                    "double" if column in NUMBER_COLUMNS else "string",
+                    column,
+                    required=column in ("model_version", "error"),
                 )
                 for column in SCORE_COLUMNS
             ]
@@ -154,8 +218,14 @@ def run_candidate(
         log_inputs(candidate, split, data)
         native = candidate.predict_proba(texts)
         figures = log_evaluation("val", gold, native, candidate.labels)
+        native_reasons = candidate.predict_reasons(texts) if candidate.predict_reasons else None
+        if native_reasons is not None:
+            log_reasons("val", texts, native_reasons, candidate.reasons)
+        calibration = log_calibration(gold, native, candidate.labels, native_reasons, texts)
         try:
-            exported = export_with_parity(candidate, run.info.run_id, texts, native, Path(working) / "onnx")
+            exported = export_with_parity(
+                candidate, run.info.run_id, texts, native, Path(working) / "onnx", native_reasons, calibration
+            )
         except export.ExportError as error:
             mlflow.set_tag("export_error", str(error)[:5000])
             mlflow.log_metric("within_budget", 0.0)
@@ -169,6 +239,10 @@ def run_candidate(
         np.save(native_test, candidate.predict_proba(split.test["text"].tolist()))
         mlflow.log_artifacts(str(exported.folder), "onnx")
         mlflow.log_artifact(str(native_test), "native")
+        if candidate.predict_reasons:
+            native_test_reasons = Path(working) / "test_reason_probabilities.npy"
+            np.save(native_test_reasons, candidate.predict_reasons(split.test["text"].tolist()))
+            mlflow.log_artifact(str(native_test_reasons), "native")
         for path, content in candidate.artifacts.items():
             _log_bytes(content, path)
         mlflow.set_tag("budget_misses", "; ".join(misses) or "none")
@@ -186,6 +260,7 @@ def run_candidate(
                 **budget.params(),
                 "parity.max_difference": candidate.parity_max_difference,
                 "parity.min_agreement": candidate.parity_min_agreement,
+                "reasons": len(candidate.reasons),
             }
         )
         summary = (
@@ -210,4 +285,34 @@ def run_vader(split: Split, data: DataOptions) -> str:
         probabilities, predicted = vader.score(split.validation["text"].tolist())
         mlflow.log_metric("inference_seconds", time.perf_counter() - started)
         log_evaluation("val", split.validation["sentiment"].tolist(), probabilities, list(LABELS), predicted)
+        return run.info.run_id
+
+
+def run_reason_baseline(split: Split, data: DataOptions) -> str | None:
+    """The TF-IDF logistic regression baseline of the reason head, on the same labels (nothing to export). A
+    reason with under 5 labelled training tweets cannot be cross-validated: the baseline leaves it out (never
+    the case on the full corpus, where the thinnest has 37). None when fewer than 50 labelled tweets are left."""
+    from ..families.classic import reason_baseline
+
+    texts = split.train["text"].tolist()
+    codes = reason_codes(texts)
+    counts = np.bincount(codes[codes >= 0], minlength=len(REASONS))
+    codes = np.where(np.isin(codes, np.flatnonzero(counts < 5)), -1, codes)
+    if (codes >= 0).sum() < 50 or len(np.unique(codes[codes >= 0])) < 2:
+        return None
+    with mlflow.start_run(run_name="reason-baseline-tfidf-logreg") as run:
+        mlflow.set_tags({"family": "reason-baseline", "variant": "tfidf-logreg"})
+        mlflow.log_params(
+            {
+                **data.params(),
+                **split.description(),
+                "family": "reason-baseline",
+                "reasons_left_out": ", ".join(REASONS[code] for code in np.flatnonzero(counts < 5)) or "none",
+            }
+        )
+        started = time.perf_counter()
+        probabilities = reason_baseline(texts, codes, len(REASONS), data.seed)
+        mlflow.log_metric("training_seconds", time.perf_counter() - started)
+        validation = split.validation["text"].tolist()
+        log_reasons("val", validation, probabilities(validation), list(REASONS))
         return run.info.run_id

@@ -13,6 +13,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from tweet_sentiment.calibration import scaled
 from tweet_sentiment.model import SentimentModel
 
 from .. import tracking
@@ -20,6 +21,7 @@ from ..config import split_of_run
 from ..data import Split
 from ..families.candidate import MEMBER_PREFIX
 from ..pipeline import evaluate, export
+from ..pipeline.calibration import ece, reliability_diagram
 from ..pipeline.runner import log_evaluation
 from ..tracking import CHAMPION, MODEL_NAME, TrackingError
 
@@ -27,10 +29,11 @@ from ..tracking import CHAMPION, MODEL_NAME, TrackingError
 def promote_best(validation_sha256: str) -> ModelVersion:
     """Move the `champion` alias to the registered version with the best validation macro-F1 among those
     that meet the serving budget and were evaluated on this very validation part (figures on other parts do
-    not compare). Ties go to the faster model (an ensemble whose weights all went to one member scores as
-    that member)."""
+    not compare). The champion answers both questions: when any such version has a reason head, only those
+    compete (a session of families without one, `--only logreg`, still gets a champion). Ties go to the faster
+    model (an ensemble whose weights all went to one member scores as that member)."""
     client = MlflowClient()
-    best: tuple[tuple[float, float], ModelVersion] | None = None
+    best: tuple[tuple[float, float, float], ModelVersion] | None = None
     for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
         run = tracking.run_of(version)
         if (
@@ -40,7 +43,11 @@ def promote_best(validation_sha256: str) -> ModelVersion:
             continue
         if "val_macro_f1" not in run.data.metrics:
             continue
-        score = (run.data.metrics["val_macro_f1"], -run.data.metrics.get("latency_single_p50_ratio", float("inf")))
+        score = (
+            float(int(run.data.params.get("reasons", "0")) > 0),
+            run.data.metrics["val_macro_f1"],
+            -run.data.metrics.get("latency_single_p50_ratio", float("inf")),
+        )
         if best is None or score > best[0]:
             best = (score, version)
     if best is None:
@@ -91,9 +98,24 @@ def export_version(version: ModelVersion, split: Split, models_dir: Path) -> Pat
         )
         served_model = SentimentModel.load(onnx_dir / "model.json")
         manifest = served_model.manifest
-        served = served_model.probabilities(texts)
+        scored = served_model.scored(texts)
+        served = scored.probabilities
+        native_reasons = None
+        if manifest.reasons:
+            native_reasons = np.load(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run.info.run_id, artifact_path="native/test_reason_probabilities.npy", dst_path=folder
+                )
+            )
+        gold_codes = np.array([manifest.labels.index(label) for label in gold])
+        calibrated = scaled(served, manifest.calibration.get("temperature", 1.0))
         test_metrics = {
-            name: round(value, 6) for name, value in evaluate.metrics(gold, served, manifest.labels).items()
+            name: round(value, 6)
+            for name, value in {
+                **evaluate.metrics(gold, served, manifest.labels),
+                "ece_raw": ece(served, gold_codes),
+                "ece": ece(calibrated, gold_codes),
+            }.items()
         }
         assets = {role: (onnx_dir / asset["file"]).read_bytes() for role, asset in manifest.assets.items()}
         members = {path.name: path.read_bytes() for path in onnx_dir.glob(f"{MEMBER_PREFIX}*")}
@@ -107,10 +129,18 @@ def export_version(version: ModelVersion, split: Split, models_dir: Path) -> Pat
             member_files=members,
             max_difference=float(run.data.params.get("parity.max_difference", export.MAX_PROBABILITY_DIFFERENCE)),
             min_agreement=float(run.data.params.get("parity.min_agreement", 1.0)),
+            native_reasons=native_reasons,
         )
-    with mlflow.start_run(run_id=run.info.run_id):
+    with mlflow.start_run(run_id=run.info.run_id), tempfile.TemporaryDirectory() as folder:
         log_evaluation("test", gold, served, manifest.labels)
         mlflow.log_metrics({f"test_{name}": value for name, value in check.items()})
+        mlflow.log_metrics({"test_ece_raw": test_metrics["ece_raw"], "test_ece": test_metrics["ece"]})
+        diagram = reliability_diagram(
+            {"raw": (served, gold_codes), "calibrated": (calibrated, gold_codes)},
+            "sentiment on test (champion)",
+            Path(folder) / "test_sentiment_reliability.png",
+        )
+        mlflow.log_artifact(str(diagram), "calibration")
         for path in [*models_dir.glob(f"{export.CHAMPION_STEM}.*"), *models_dir.glob(f"{MEMBER_PREFIX}*")]:
             mlflow.log_artifact(str(path), "champion")
     _remove_unused_files(manifest_path, models_dir)

@@ -24,6 +24,9 @@ from .feedback_export import training_row
 COMPARISON_TEXT = TextConfig(remove_stopwords=False, normalisation="none")
 
 
+FRAME_COLUMNS = ["text", "sentiment", "reason", "prediction_id", "received_at"]
+
+
 def normalised(text: str) -> str:
     return " ".join(tokens(text, COMPARISON_TEXT))
 
@@ -43,7 +46,7 @@ def feedback_rows(entities: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, Cou
         counts["verified" if row is not None else f"dropped: {outcome}"] += 1
         if row is not None:
             rows.append(row)
-    frame = pd.DataFrame(rows, columns=["text", "sentiment", "prediction_id", "received_at"])
+    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     return frame.sort_values(["received_at", "prediction_id"], kind="stable").reset_index(drop=True), counts
 
 
@@ -55,7 +58,7 @@ def feedback_from_csv(path: Path) -> tuple[pd.DataFrame, Counter[str]]:
         raise ValueError(
             f"{path.name} lacks the columns {sorted(missing)}: export it with `python -m training feedback-export`"
         )
-    rows = frame[["text", "sentiment", "prediction_id", "received_at"]]
+    rows = frame.reindex(columns=FRAME_COLUMNS, fill_value="")  # exports made before reasons have no `reason`
     counts: Counter[str] = Counter({"verified": len(rows)})
     return rows.sort_values(["received_at", "prediction_id"], kind="stable").reset_index(drop=True), counts
 

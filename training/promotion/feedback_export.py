@@ -16,8 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from tweet_sentiment.feedback import FeedbackStore
+from tweet_sentiment.labels import NEGATIVE
 
-COLUMNS = ("text", "sentiment", "prediction_id", "predicted_label", "correct", "model_version", "received_at")
+COLUMNS = (
+    "text",
+    "sentiment",
+    "reason",  # a negative tweet's complaint reason, when staff confirmed or corrected it; empty otherwise
+    "prediction_id",
+    "predicted_label",
+    "correct",
+    "model_version",
+    "received_at",
+)
 
 
 def training_row(entity: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
@@ -37,6 +47,7 @@ def training_row(entity: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
     return {
         "text": text,
         "sentiment": label,
+        "reason": entity.get("expected_reason") or "" if label == NEGATIVE else "",
         "prediction_id": entity["RowKey"],
         "predicted_label": entity.get("predicted_label", ""),
         "correct": str(entity.get("correct")).lower(),

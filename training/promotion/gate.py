@@ -4,7 +4,8 @@ then mlflow.validate_evaluation_results with MetricThreshold) on figures compute
 - frozen airline test part: macro-F1 and accuracy may not drop by more than RETRAIN_MAX_TEST_DROP;
 - held-out feedback (what the feedback was for): the challenger not measurably worse than the champion, by an
   exact paired test (McNemar's, one-sided, at PAIRED_ALPHA) on the tweets one gets right and the other wrong;
-  "at least the champion's accuracy" was decided by one tweet of the held-out slice;
+  "at least the champion's accuracy" was decided by one tweet of the held-out slice; the same test on the
+  complaint reasons of the held-out tweets whose reason staff gave (`reason_regressions`);
 - behavioural suite: no check, and not the suite as a whole, measurably worse than the champion's, by an exact
   paired test (McNemar's again) on the cases one fails and the other passes: one
   borderline tweet that flips cannot refuse a challenger (it takes at least five new failures),
@@ -167,6 +168,7 @@ def gate(
         )
         if len(holdout):
             verdict.reasons += held_out_regressions(champion_model, challenger_model, holdout, verdict.figures)
+            verdict.reasons += reason_regressions(champion_model, challenger_model, holdout)
         else:
             verdict.reasons.append("no held-out feedback to judge the challenger on: collect more feedback")
         before, after = behaviour_outcomes(champion_model), behaviour_outcomes(challenger_model)
@@ -204,6 +206,24 @@ def held_out_regressions(
         if new == true != old
     ]
     return _regression("held-out feedback", broken, repaired, "tweets")
+
+
+def reason_regressions(champion: SentimentModel, challenger: SentimentModel, holdout: pd.DataFrame) -> list[str]:
+    """The held-out feedback whose complaint reason staff gave, tweet by tweet, as for sentiment: refused when
+    the challenger newly misses measurably more reasons than it newly gets right (no reason answered counts as
+    missed). A champion without a reason head misses them all: any challenger with one is no worse."""
+    given = holdout[holdout.get("reason", pd.Series("", index=holdout.index)).fillna("") != ""]
+    if given.empty:
+        return []
+    texts, truth = given["text"].tolist(), given["reason"].tolist()
+    said = {
+        name: [prediction.reason.label if prediction.reason else None for prediction in model.predict(texts)]
+        for name, model in (("champion", champion), ("challenger", challenger))
+    }
+    pairs = list(zip(texts, truth, said["champion"], said["challenger"], strict=True))
+    broken = [f"{text!r}: {new}, expected {true}" for text, true, old, new in pairs if old == true != new]
+    repaired = [text for text, true, old, new in pairs if new == true != old]
+    return _regression("held-out feedback reasons", broken, repaired, "tweets")
 
 
 def behaviour_regressions(before: dict[str, Outcomes], after: dict[str, Outcomes]) -> list[str]:

@@ -51,9 +51,8 @@ def train_challenger(
     family = FAMILIES[family_name]
     champion_variant = champion_run.data.tags.get("variant", "")
     variant = recipe_variant(champion_variant, family)
-    augmented = dataclasses.replace(
-        split, train=pd.concat([split.train, feedback[["text", "sentiment"]].assign(airline=True)], ignore_index=True)
-    )
+    rows = feedback.reindex(columns=["text", "sentiment", "reason"], fill_value="").assign(airline=True)
+    augmented = dataclasses.replace(split, train=pd.concat([split.train, rows], ignore_index=True))
     labels = labels_of(split)
     params = hyperparameters(family.hyperparameters, quick, variant)
     candidates = family.fit(augmented, variant, labels, params, data.seed)

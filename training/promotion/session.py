@@ -16,7 +16,7 @@ from .. import tracking
 from ..config import RUN_KIND, Budget, DataOptions, hyperparameters, load_split
 from ..data import Split
 from ..families import selected
-from ..pipeline.runner import run_candidate, run_vader
+from ..pipeline.runner import run_candidate, run_reason_baseline, run_vader
 from .champion import export_champion, promote_best
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,12 @@ logger = logging.getLogger(__name__)
 
 def labels_of(split: Split) -> list[str]:
     return [label for label in LABELS if label in set(split.train["sentiment"])]
+
+
+def candidate_reasons(run_ids: list[str]) -> list[bool]:
+    """Which of the runs have a reason head."""
+    client = MlflowClient()
+    return [int(client.get_run(run_id).data.params.get("reasons", "0")) > 0 for run_id in run_ids]
 
 
 def run_training_session(
@@ -50,10 +56,12 @@ def run_training_session(
             run_ids.append(run_candidate(candidate, split, data, budget, latency_samples))
     if not only or "vader" in only:
         run_ids.append(run_vader(split, data))
+    baseline = run_reason_baseline(split, data) if any(candidate_reasons(run_ids)) else None
     summary: dict[str, Any] = {
         "tracking_uri": uri,
         "split": {name: len(part) for name, part in split.parts().items()},
         "runs": {},
+        "reason_baseline": baseline,
     }
     client = MlflowClient()
     for run_id in run_ids:
@@ -63,6 +71,7 @@ def run_training_session(
             "val_macro_f1": run.data.metrics["val_macro_f1"],
             "val_accuracy": run.data.metrics["val_accuracy"],
             "within_budget": run.data.metrics.get("within_budget"),
+            "reasons": int(run.data.params.get("reasons", "0")) > 0,
         }
     if any(run["within_budget"] is not None for run in summary["runs"].values()):
         champion = promote_best(str(split.description()["split.validation.sha256"]))
