@@ -37,7 +37,7 @@ def score_folder(spark, model_uri: str, source: str, target: str, source_format:
     answer = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=SCHEMA, env_manager="local")
     scored = frame.withColumn("_answer", answer(functions.struct(functions.col(text_column).alias("text"))))
     scored = scored.select(*frame.columns, "_answer.*")
-    for column in ("label", "language", "warnings"):  # spark_udf writes a row's missing string as "nan"
+    for column in ("label", "reason", "language", "warnings"):  # spark_udf writes a row's missing string as "nan"
         scored = scored.withColumn(column, functions.when(functions.col(column) != "nan", functions.col(column)))
     scored.write.mode("overwrite").parquet(target)
 

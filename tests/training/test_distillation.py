@@ -18,7 +18,7 @@ from training.families.distillation import transfer_tweets
 from training.families.loss import distillation_loss
 from training.pipeline.runner import export_with_parity
 from training.promotion.retrain import recipe_variant
-from tweet_sentiment.labels import LABELS
+from tweet_sentiment.labels import LABELS, REASONS
 from tweet_sentiment.model import SentimentModel
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::torch.jit.TracerWarning")
@@ -154,10 +154,13 @@ def test_the_teacher_architecture_fine_tunes_exports_and_quantises(mpnet_folder,
     texts = frame["text"].tolist()
     native = candidate.predict_proba(texts)
     np.testing.assert_allclose(np.exp(log_probabilities(texts)), native)
-    exported = export_with_parity(candidate, "0" * 32, texts, native, tmp_path / "fp32")  # raises on disagreement
+    assert candidate.predict_reasons is not None  # both heads, checked for parity together
+    reasons = candidate.predict_reasons(texts)
+    exported = export_with_parity(candidate, "0" * 32, texts, native, tmp_path / "fp32", reasons)  # raises if not
     served = SentimentModel.load(exported.manifest_path)
     assert [item.name for item in served.session.get_inputs()] == ["input_ids", "attention_mask"]
-    assert served.manifest.preprocessing == BERT_TEXT
+    assert served.manifest.preprocessing == BERT_TEXT and served.reasons == list(REASONS)
     int8 = quantised(candidate)
     assert int8.variant == "fine-tuned-int8" and int8.predict_proba(texts).shape == (len(texts), 3)
-    export_with_parity(int8, "0" * 32, texts, int8.predict_proba(texts), tmp_path / "int8")
+    assert int8.predict_reasons is not None and int8.predict_reasons(texts).shape == (len(texts), len(REASONS))
+    export_with_parity(int8, "0" * 32, texts, int8.predict_proba(texts), tmp_path / "int8", int8.predict_reasons(texts))

@@ -122,7 +122,7 @@ def test_each_family_serves_what_it_predicted_at_training(session, tmp_path):
     tweets = load_split(SAMPLE).test["text"].tolist()
     kinds = set()
     for run in runs:
-        if run.info.run_name == "vader-baseline":
+        if run.info.run_name in ("vader-baseline", "reason-baseline-tfidf-logreg"):  # nothing exported
             continue
         if run.data.tags.get("export_error"):
             assert "disagrees with the native model" in run.data.tags["export_error"]
@@ -210,7 +210,8 @@ def test_exported_champion_has_a_true_manifest_and_test_figures(session):
         assert manifest.onnx_sha256 == sha256_of(folder / "models" / manifest.onnx_file)
     assert manifest.labels == ["negative", "neutral", "positive"]
     run = MlflowClient().get_run(manifest.mlflow_run_id)
-    assert run.data.metrics["test_macro_f1"] == pytest.approx(manifest.test_metrics["macro_f1"])
+    # The manifest rounds to 6 decimals: a relative tolerance of 1e-6 failed on a macro-F1 of 0.42.
+    assert run.data.metrics["test_macro_f1"] == pytest.approx(manifest.test_metrics["macro_f1"], abs=1e-6)
     assert run.data.metrics["test_parity_label_agreement"] == 1.0
     assert run.data.metrics["test_parity_max_probability_difference"] <= export.MAX_PROBABILITY_DIFFERENCE
     # Both heads: the reasons checked for parity too, and the temperatures and unsure lines fitted on validation.

@@ -209,12 +209,12 @@ def gold_tweets(split: Split, labels: list[str], params: dict[str, Any], seed: i
     return train_part[["text", "sentiment", *(["reason"] if "reason" in train_part else [])]].reset_index(drop=True)
 
 
-def reason_class_weights(codes: np.ndarray, kind: str) -> np.ndarray:
+def reason_class_weights(codes: np.ndarray, kind: str | None) -> np.ndarray:
     """Weights of the reasons in the reason head's loss: "balanced" gives each reason the weight n / (k x its
     count) (scikit-learn's rule; a reason without a tweet counts as one), so that a thin reason (37 damaged bags
     among 3,000 labels) is not learnt as "never"; "none" weighs every tweet alike."""
     labelled = codes[codes >= 0]
-    if kind == "none" or not len(labelled):
+    if kind in (None, "none") or not len(labelled):  # hyperparameters.toml's "none" is read as None
         return np.ones(len(REASONS), dtype=np.float32)
     if kind != "balanced":
         raise ValueError(f"reason_class_weight must be 'none' or 'balanced', not {kind!r}")

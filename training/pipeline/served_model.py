@@ -1,6 +1,7 @@
 """The registered form of every exported model, as an MLflow "model from code": raw tweets in (a DataFrame with
-a `text` column), the columns of `python -m tweet_sentiment score` out (label, one score per sentiment,
-model_version, language, warnings, error), computed by the serving package on the exported ONNX files.
+a `text` column), the columns of `python -m tweet_sentiment score` out (label, one score per sentiment, reason,
+reason_score, model_version, language, warnings, error), computed by the serving package on the exported ONNX
+files.
 
 It is logged with those files and the tweet_sentiment package (runner.register), so that
 `mlflow.pyfunc.load_model("models:/tweet-sentiment@champion")`, `mlflow models serve` and
