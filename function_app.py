@@ -31,6 +31,7 @@ import azure.functions as func
 from tweet_sentiment import archive, openapi, telemetry
 from tweet_sentiment.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from tweet_sentiment.manifest import ModelError
+from tweet_sentiment.reach import COUNTS, reach
 from tweet_sentiment.schema import Error, FeedbackAccepted, Health, HealthModel
 from tweet_sentiment.security import JSON_HEADERS, page_headers
 from tweet_sentiment.service import (
@@ -136,6 +137,7 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
             continue
         prediction = next(predictions)
         prediction_id = str(uuid.uuid4())
+        context = request.context_of(index)
         results.append(
             {
                 "label": prediction.label,
@@ -147,6 +149,7 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
                 "warnings": prediction.warnings or None,
                 "unsure": prediction.unsure,
                 "reason": dataclasses.asdict(prediction.reason) if prediction.reason else None,
+                "reach": reach(context) if context else None,
             }
         )
         telemetry.emit(
@@ -160,6 +163,9 @@ def _predict(req: func.HttpRequest) -> func.HttpResponse:
                 "readable": prediction.readable,  # the bad-buzz rule counts only tweets the model can read
                 "unsure": prediction.unsure,
                 "reason": prediction.reason.label if prediction.reason else "",  # why a negative tweet is
+                # How loud it is: the numbers only (never the text, an author or a tweet id).
+                "reach": reach(context),
+                **{name: getattr(context, name) for name in COUNTS if context and getattr(context, name) is not None},
                 "latency_ms": round(latency_ms / len(request.valid), 3),
                 "batch_size": len(request.valid),
                 "text": _tweet_for_telemetry(text),

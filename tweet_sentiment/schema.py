@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from .labels import NEGATIVE, REASONS
+from .reach import COUNTS, MAX_COUNT, Context
 
 LANGUAGE = r"^([a-z]{2}|und)$"
 
@@ -134,6 +135,7 @@ class Schemas:
     limits: Limits
     labels: tuple[str, ...]
     tweet_request: type[BaseModel]
+    tweet_item: type[BaseModel]  # a batch's tweet with its context (a batch's tweet may also be its text alone)
     batch_request: type[BaseModel]
     feedback_request: type[BaseModel]
     prediction: type[BaseModel]
@@ -149,17 +151,29 @@ class Schemas:
         label: Any = Literal[labels]
         reason: Any = Literal[REASONS]
         score: Any = Annotated[float, Field(ge=0, le=1)]
+        context: Any = (
+            Context | None,
+            Field(default=None, description="what the social tool knows of the tweet: its reach (docs/operations.md)"),
+        )
+        tweet_item = create_model("TweetItem", __config__=strict, text=(tweet, ...), context=context)
+        item = _inline(tweet_item)
         batch: Any = Annotated[
             list[Any],  # any item is taken: one that is not a valid tweet gets its own error entry
             Field(
                 min_length=1,
                 max_length=limits.max_batch,
                 description=f"tweets, at most {limits.max_batch_chars} characters in all; each is "
-                f"checked alone: 1 to {limits.max_tweet_chars} characters, not only spaces",
+                f"checked alone: 1 to {limits.max_tweet_chars} characters, not only spaces; a tweet is its "
+                "text, or an object with its text and context",
+                # The two shapes of a tweet, and anything else: every item is taken and checked alone (service.py),
+                # a bad one refused with its error in the answer, the others classified.
+                json_schema_extra={
+                    "items": {"anyOf": [tweet_adapter(limits.max_tweet_chars).json_schema(), item, REFUSED_ALONE]}
+                },
             ),
         ]
         validators: dict[str, Any] = {"consistent": model_validator(mode="after")(_expected_agrees)}
-        tweet_request = create_model("TweetRequest", __config__=strict, text=(tweet, ...))
+        tweet_request = create_model("TweetRequest", __config__=strict, text=(tweet, ...), context=context)
         batch_request = create_model("BatchRequest", __config__=strict, texts=(batch, ...))
         feedback_request = create_model(
             "FeedbackRequest",
@@ -227,6 +241,13 @@ class Schemas:
                 ReasonAnswer | None,
                 Field(description="the complaint reason of a negative answer; null for other answers"),
             ),
+            reach=(
+                Annotated[int, Field(ge=0)] | None,
+                optional(
+                    "when the tweet came with its context: the accounts known to have seen it, followers + "
+                    "retweets + likes + replies (docs/operations.md, Reach)"
+                ),
+            ),
         )
         tweet_answer = create_model("TweetAnswer", __base__=prediction, labels=(list[label], ...))
         batch_answer = create_model(
@@ -240,6 +261,7 @@ class Schemas:
             limits,
             labels,
             tweet_request,
+            tweet_item,
             batch_request,
             feedback_request,
             prediction,
@@ -251,6 +273,41 @@ class Schemas:
     def answer(shape: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:
         """An answer body, checked against its model (optional fields left out when None, like `warnings`)."""
         return shape.model_validate(fields).model_dump(mode="json")
+
+
+REFUSED_ALONE: Any = {"description": "any other item: refused alone, its error in the answer's predictions"}
+
+
+def _inline(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its definitions written in place (a batch item's, inside the batch's)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolved(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolved(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolved(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolved(value) for value in node]
+        return node
+
+    return dict(resolved(schema))
+
+
+def context_problem(error: ErrorDetails, field: str) -> str:
+    """The message of a problem in a tweet's `context` (at `field`, e.g. 'texts[3].context')."""
+    inner = [str(part) for part in error["loc"][1:]]
+    name = f"{field}.{inner[0]}" if inner else field
+    if error["type"] == "extra_forbidden":
+        return f"field '{name}' is unknown; a context has {[*COUNTS, 'created_at', 'tweet_id']}"
+    if not inner:
+        return f"field '{field}' must be an object: followers, retweets, likes, replies, created_at, tweet_id"
+    if inner[0] in COUNTS:
+        return f"field '{name}' must be a whole number from 0 to {MAX_COUNT:,}"
+    if inner[0] == "created_at":
+        return f"field '{name}' must be an RFC 3339 date-time with its offset, e.g. 2026-12-05T09:30:00Z"
+    return f"field '{name}' must be 1 to 64 letters, digits, '_' or '-'"
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -344,6 +401,8 @@ def message_of(error: ValidationError, labels: tuple[str, ...], field: str | Non
         if kind == "too_long":
             return f"{quoted} has {len(first['input'])} tweets; the limit is {first['ctx']['max_length']}"
         return f"{quoted} must be a non-empty list of tweets"
+    if name == "context" and kind != "missing":
+        return context_problem(first, "context")
     if name in ("predicted_label", "expected_label"):
         return f"{quoted} must be one of {list(labels)}"
     if name == "expected_reason":

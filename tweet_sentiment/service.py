@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 from .labels import LABELS
 from .manifest import ModelError
 from .model import SentimentModel
-from .schema import Limits, Schemas, message_of
+from .reach import Context
+from .schema import Limits, Schemas, context_problem, message_of, tweet_problem
 from .settings import Settings
 from .signing import PredictionSigner, generate_key
 from .tweets import BadRequest as BadRequest  # the edge answers it 4xx; re-exported for function_app
@@ -113,11 +114,16 @@ def _validated(model: type[BaseModel], payload: dict[str, Any], labels: Sequence
 
 @dataclasses.dataclass(frozen=True)
 class PredictRequest:
-    """The tweets of a request: `texts[i]` is None where tweet i was refused, with its reason in `errors[i]`."""
+    """The tweets of a request: `texts[i]` is None where tweet i was refused, with its reason in `errors[i]`;
+    `contexts[i]` is what the client sent of its reach (None when nothing)."""
 
     texts: list[str | None]
     errors: dict[int, str]
     batch: bool
+    contexts: list[Context | None] = dataclasses.field(default_factory=list)
+
+    def context_of(self, index: int) -> Context | None:
+        return self.contexts[index] if index < len(self.contexts) else None
 
     @property
     def valid(self) -> list[str]:
@@ -132,16 +138,20 @@ def parse_predict(body: bytes, settings: Settings) -> PredictRequest:
     if "text" in payload and "texts" in payload:
         raise BadRequest("send either 'text' (one tweet) or 'texts' (a batch), not both")
     if "texts" not in payload:
-        return PredictRequest([_validated(models.tweet_request, payload, models.labels).text], {}, batch=False)
+        single = _validated(models.tweet_request, payload, models.labels)
+        return PredictRequest([single.text], {}, batch=False, contexts=[single.context])
     items = _validated(models.batch_request, payload, models.labels).texts
     texts: list[str | None] = []
+    contexts: list[Context | None] = []
     errors: dict[int, str] = {}
     for index, item in enumerate(items):
         try:
-            texts.append(checked_tweet(item, f"'texts[{index}]'", settings))
+            text, context = _batch_tweet(item, index, models, settings)
         except BadRequest as error:
-            texts.append(None)
+            text, context = None, None
             errors[index] = str(error)
+        texts.append(text)
+        contexts.append(context)
     characters = sum(len(text) for text in texts if text is not None)
     if characters > settings.max_batch_chars:
         raise BadRequest(
@@ -149,7 +159,27 @@ def parse_predict(body: bytes, settings: Settings) -> PredictRequest:
             "split it into smaller batches",
             413,
         )
-    return PredictRequest(texts, errors, batch=True)
+    return PredictRequest(texts, errors, batch=True, contexts=contexts)
+
+
+def _batch_tweet(item: Any, index: int, models: Schemas, settings: Settings) -> tuple[str, Context | None]:
+    """A batch's tweet: its text alone, or an object with its text and context; BadRequest names the field."""
+    field = f"texts[{index}]"
+    if not isinstance(item, dict):
+        return checked_tweet(item, f"'{field}'", settings), None
+    try:
+        tweet: Any = models.tweet_item.model_validate(item)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = str(first["loc"][0]) if first["loc"] else ""
+        if where == "context":
+            raise BadRequest(context_problem(first, f"{field}.context")) from None
+        if where == "text" and first["type"] != "missing":
+            raise BadRequest(f"field '{field}.text' {tweet_problem(first)}") from None
+        if first["type"] == "extra_forbidden":
+            raise BadRequest(f"field '{field}.{where}' is unknown: a tweet has 'text' and 'context'") from None
+        raise BadRequest(f"field '{field}.text' is required: the tweet to classify") from None
+    return tweet.text, tweet.context
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,8 +25,11 @@ def wait_for(condition, seconds: float = 20.0):
     raise AssertionError("telemetry did not arrive in time")
 
 
+CONTEXT = {"followers": 12000, "retweets": 340, "likes": 5, "created_at": "2026-12-05T09:30:00+01:00", "tweet_id": "1"}
+
+
 def predict_then_feedback(server: LocalServer) -> tuple[dict, dict]:
-    prediction = httpx.post(f"{server.url}/api/predict", json={"text": TWEET_WITH_URL}).json()
+    prediction = httpx.post(f"{server.url}/api/predict", json={"text": TWEET_WITH_URL, "context": CONTEXT}).json()
     expected = "neutral" if prediction["label"] != "neutral" else "positive"
     feedback = feedback_on(prediction, TWEET_WITH_URL, correct=False, expected_label=expected)
     assert httpx.post(f"{server.url}/api/feedback", json=feedback).status_code == 202
@@ -54,6 +57,15 @@ def test_prediction_and_feedback_events_without_text(azurite, ingestion):
     assert predicted["model_version"] == prediction["model"]["version"]
     assert float(predicted["latency_ms"]) > 0
     assert (predicted["language"], predicted["readable"]) == ("en", "true")
+    # How loud and why: the numbers and the reason, never the tweet's id or its author.
+    assert (predicted["reach"], predicted["followers"], predicted["retweets"], predicted["likes"]) == (
+        "12345",
+        "12000",
+        "340",
+        "5",
+    )
+    assert predicted["reason"] == prediction["reason"]["label"] and "replies" not in predicted
+    assert "tweet_id" not in predicted and "created_at" not in predicted
     (received,) = ingestion.events("feedback")
     assert received["prediction_id"] == prediction["prediction_id"]
     assert (received["correct"], received["expected_label"]) == ("false", feedback["expected_label"])

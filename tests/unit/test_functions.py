@@ -198,3 +198,20 @@ def test_a_tweet_with_no_readable_words_is_answered_with_a_warning(http_function
     unreadable, readable = body["predictions"]
     assert "no readable words" in unreadable["warnings"][0]
     assert unreadable["label"] in body["labels"] and "warnings" not in readable
+
+
+def test_a_tweet_sent_with_its_context_is_answered_with_its_reach(http_functions):
+    context = {"followers": 1200, "retweets": 30, "likes": 7, "created_at": "2026-12-05T08:00:00Z"}
+    single = body_of(post(http_functions["predict"], {"text": NEGATIVE_TWEET, "context": context}))
+    assert single["reach"] == 1237 and single["label"] == "negative"
+    batch = body_of(
+        post(
+            http_functions["predict"],
+            {"texts": [NEGATIVE_TWEET, {"text": NEGATIVE_TWEET, "context": context}, {"text": "x", "context": 5}]},
+        )
+    )
+    plain, loud, refused = batch["predictions"]
+    assert "reach" not in plain and loud["reach"] == 1237  # left out when no context came with the tweet
+    assert (plain["label"], plain["scores"]) == (loud["label"], loud["scores"])  # the context never moves the answer
+    assert refused == {"index": 2, "error": "field 'texts[2].context' must be an object: followers, retweets, "
+                       "likes, replies, created_at, tweet_id"}  # fmt: skip

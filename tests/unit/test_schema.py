@@ -145,3 +145,54 @@ def test_the_document_refuses_the_feedback_the_server_refuses(verdict):
     except BadRequest:
         served = "refused"
     assert ("accepted" if validator.is_valid(json.loads(body)) else "refused") == served
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"text": "a", "context": {"followers": -1}}, "field 'context.followers' must be a whole number from 0 to"),
+        ({"text": "a", "context": {"followers": 1.5}}, "field 'context.followers' must be a whole number"),
+        ({"text": "a", "context": {"followers": "12"}}, "field 'context.followers' must be a whole number"),
+        ({"text": "a", "context": {"likes": 10**13}}, "field 'context.likes' must be a whole number from 0 to"),
+        ({"text": "a", "context": {"created_at": "yesterday"}}, "field 'context.created_at' must be an RFC 3339"),
+        ({"text": "a", "context": {"created_at": 0}}, "field 'context.created_at' must be an RFC 3339"),  # schemathesis
+        ({"text": "a", "context": {"created_at": "2026-13-45T09:30:00Z"}}, "field 'context.created_at' must be an"),
+        ({"text": "a", "context": {"created_at": "2026-12-05T09:30:00"}}, "must be an RFC 3339 date-time with its"),
+        ({"text": "a", "context": {"tweet_id": "a b"}}, "field 'context.tweet_id' must be 1 to 64 letters"),
+        ({"text": "a", "context": {"handle": "@me"}}, "field 'context.handle' is unknown; a context has"),
+        ({"text": "a", "context": [1]}, "field 'context' must be an object"),
+    ],
+)
+def test_a_tweets_context_is_checked_field_by_field(body, message):
+    with pytest.raises(BadRequest, match=re.escape(message)):
+        parse_predict(json.dumps(body).encode(), SETTINGS)
+
+
+def test_a_batch_mixes_plain_tweets_and_tweets_with_context_and_refuses_a_bad_one_alone():
+    body = {
+        "texts": [
+            "@united thanks",
+            {"text": "@united lost my bag", "context": {"followers": 10, "retweets": 2}},
+            {"text": "@united late again", "context": {"retweets": -3}},
+            {"text": "@united hi", "author": "me"},
+            {"context": {"followers": 1}},
+            {"text": ""},
+        ]
+    }
+    request = parse_predict(json.dumps(body).encode(), SETTINGS)
+    assert request.texts == ["@united thanks", "@united lost my bag", None, None, None, None]
+    assert request.context_of(0) is None and request.context_of(1) is not None
+    assert (request.context_of(1).followers, request.context_of(1).retweets) == (10, 2)
+    assert request.errors == {
+        2: "field 'texts[2].context.retweets' must be a whole number from 0 to 1,000,000,000,000",
+        3: "field 'texts[3].author' is unknown: a tweet has 'text' and 'context'",
+        4: "field 'texts[4].text' is required: the tweet to classify",
+        5: "field 'texts[5].text' must not be empty",
+    }
+
+
+def test_reach_is_followers_and_every_account_that_engaged():
+    from tweet_sentiment.reach import Context, reach
+
+    assert reach(None) == 0 and reach(Context()) == 0
+    assert reach(Context(followers=1200, retweets=30, likes=7, replies=2)) == 1239
