@@ -8,6 +8,7 @@ import os
 import random
 import re
 import shutil
+from collections import Counter
 
 import httpx
 import pytest
@@ -279,3 +280,21 @@ def test_page_runs_under_its_content_security_policy(server, page):
     expect(page.get_by_role("progressbar")).to_have_count(6)
     expect(page.get_by_role("note")).to_have_count(1)
     assert violations == []
+
+
+def test_the_session_summary_counts_sentiments_and_reasons(server, page):
+    tweets = [
+        f"@united lost my bag again #{random.randrange(10**8)}",
+        f"@united you cancelled my flight for the second time #{random.randrange(10**8)}",
+        f"@JetBlue thank you, lovely crew and an early landing! #{random.randrange(10**8)}",
+    ]
+    answers_given = httpx.post(f"{server.url}/api/predict", json={"texts": tweets}).json()["predictions"]
+    labels = Counter(answer["label"] for answer in answers_given)
+    assert labels["negative"] == 2 and labels["positive"] == 1  # two complaints and a thank-you
+    reasons = sorted(answer["reason"]["label"].replace("_", " ") for answer in answers_given if answer["reason"])
+    page.goto(f"{server.url}/api/ui")
+    page.get_by_label(BOX).fill("\n\n".join(tweets))
+    page.get_by_role("button", name="Check sentiment").click()
+    expect(answers(page)).to_have_count(3)
+    why = ", ".join(f"1 {reason}" for reason in reasons) if reasons[0] != reasons[1] else f"2 {reasons[0]}"
+    expect(page.locator("#summary")).to_have_text(f"3 tweets: 2 negative ({why}), 1 positive")
