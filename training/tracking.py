@@ -70,6 +70,11 @@ def champion() -> ModelVersion:
         ) from error
 
 
+def answers_reasons(run: Run) -> bool:
+    """Whether a run's model has a reason head (the runner logs how many reasons it answers)."""
+    return int(run.data.params.get("reasons", "0")) > 0
+
+
 def run_of(version: ModelVersion) -> Run:
     """The MLflow run that produced a registered version (every version here is logged from a run)."""
     if version.run_id is None:

@@ -44,7 +44,7 @@ def promote_best(validation_sha256: str) -> ModelVersion:
         if "val_macro_f1" not in run.data.metrics:
             continue
         score = (
-            float(int(run.data.params.get("reasons", "0")) > 0),
+            float(tracking.answers_reasons(run)),
             run.data.metrics["val_macro_f1"],
             -run.data.metrics.get("latency_single_p50_ratio", float("inf")),
         )

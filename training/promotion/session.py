@@ -26,12 +26,6 @@ def labels_of(split: Split) -> list[str]:
     return [label for label in LABELS if label in set(split.train["sentiment"])]
 
 
-def candidate_reasons(run_ids: list[str]) -> list[bool]:
-    """Which of the runs have a reason head."""
-    client = MlflowClient()
-    return [int(client.get_run(run_id).data.params.get("reasons", "0")) > 0 for run_id in run_ids]
-
-
 def run_training_session(
     data: DataOptions,
     store: Path,
@@ -56,12 +50,10 @@ def run_training_session(
             run_ids.append(run_candidate(candidate, split, data, budget, latency_samples))
     if not only or "vader" in only:
         run_ids.append(run_vader(split, data))
-    baseline = run_reason_baseline(split, data) if any(candidate_reasons(run_ids)) else None
     summary: dict[str, Any] = {
         "tracking_uri": uri,
         "split": {name: len(part) for name, part in split.parts().items()},
         "runs": {},
-        "reason_baseline": baseline,
     }
     client = MlflowClient()
     for run_id in run_ids:
@@ -71,8 +63,10 @@ def run_training_session(
             "val_macro_f1": run.data.metrics["val_macro_f1"],
             "val_accuracy": run.data.metrics["val_accuracy"],
             "within_budget": run.data.metrics.get("within_budget"),
-            "reasons": int(run.data.params.get("reasons", "0")) > 0,
+            "reasons": tracking.answers_reasons(run),
         }
+    reasons_trained = any(run["reasons"] for run in summary["runs"].values())
+    summary["reason_baseline"] = run_reason_baseline(split, data) if reasons_trained else None
     if any(run["within_budget"] is not None for run in summary["runs"].values()):
         champion = promote_best(str(split.description()["split.validation.sha256"]))
         manifest_path = export_champion(split, models_dir)
