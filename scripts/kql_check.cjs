@@ -1,6 +1,8 @@
 // Parse and semantically analyse KQL files with the official Kusto language service, against the columns of
 // the Application Insights tables the service's queries use. Prints one JSON line per file:
-// {"file", "diagnostics": [{"severity", "message", "start"}]}; exits 1 when any file has an error.
+// {"file", "diagnostics": [{"severity", "message", "start"}], "columns": [{"name", "type"}]}, columns being the
+// result schema the service infers (what a log alert can use as its measure and dimensions, [] when the
+// result is not a table); exits 1 when any file has an error.
 //
 //   node scripts/kql_check.cjs FILE.kql [...]
 "use strict";
@@ -31,6 +33,17 @@ const symbols = Object.entries(tables).map(([name, schema]) => new K.Symbols.Tab
 const database = new K.Symbols.DatabaseSymbol.ctor("applicationinsights", symbols);
 const globals = K.GlobalState.Default.WithDatabase(database);
 
+function resultColumns(code) {
+  const result = code.ResultType;
+  if (!(result instanceof K.Symbols.TableSymbol)) return [];
+  const columns = [];
+  for (let index = 0; index < System.Array.getCount(result.Columns, K.Symbols.ColumnSymbol); index++) {
+    const column = System.Array.getItem(result.Columns, index, K.Symbols.ColumnSymbol);
+    columns.push({ name: column.Name, type: column.Type.Name });
+  }
+  return columns;
+}
+
 let failed = false;
 for (const file of process.argv.slice(2)) {
   const code = K.KustoCode.ParseAndAnalyze(fs.readFileSync(file, "utf8"), globals);
@@ -41,6 +54,6 @@ for (const file of process.argv.slice(2)) {
     diagnostics.push({ severity: String(item.Severity), message: item.Message, start: item.Start });
     if (String(item.Severity) === "Error") failed = true;
   }
-  console.log(JSON.stringify({ file, diagnostics }));
+  console.log(JSON.stringify({ file, diagnostics, columns: resultColumns(code) }));
 }
 process.exit(failed ? 1 : 0);
