@@ -27,7 +27,7 @@ param alertEmail string
 @minValue(1)
 param wrongPredictionThreshold int = 3
 
-@description('Bad buzz: percentage points by which the last hour\'s negative share must exceed the 24 hours before.')
+@description('Bad buzz: percentage points by which the last hour\'s negative share, of tweets or of reach, must exceed the 24 hours before.')
 @minValue(1)
 @maxValue(100)
 param badBuzzMarginPoints int = 15
@@ -35,6 +35,14 @@ param badBuzzMarginPoints int = 15
 @description('Bad buzz: predictions needed in the last hour (and in the baseline) before the rule judges the share.')
 @minValue(1)
 param badBuzzMinimumVolume int = 50
+
+@description('Reason surge: how many times its usual hourly negative reach (the mean hour of the 24 hours before) a complaint reason must reach in the last hour.')
+@minValue(2)
+param reasonSurgeFactor int = 3
+
+@description('Reason surge: negative tweets of a reason needed in the last hour before the rule judges it.')
+@minValue(1)
+param reasonSurgeMinimumTweets int = 10
 
 @description('Table Storage table of the feedback.')
 param feedbackTable string = 'feedback'
@@ -320,6 +328,8 @@ module monitoring 'modules/monitoring.bicep' = {
     wrongPredictionThreshold: wrongPredictionThreshold
     badBuzzMarginPoints: badBuzzMarginPoints
     badBuzzMinimumVolume: badBuzzMinimumVolume
+    reasonSurgeFactor: reasonSurgeFactor
+    reasonSurgeMinimumTweets: reasonSurgeMinimumTweets
   }
 }
 

@@ -16,7 +16,7 @@ param alertEmail string
 @minValue(1)
 param wrongPredictionThreshold int
 
-@description('Bad buzz: percentage points by which the last hour\'s share must exceed the 24 hours before.')
+@description('Bad buzz: percentage points by which the last hour\'s negative share, of tweets or of reach, must exceed the 24 hours before.')
 @minValue(1)
 @maxValue(100)
 param badBuzzMarginPoints int
@@ -24,6 +24,14 @@ param badBuzzMarginPoints int
 @description('Bad buzz: predictions needed in the last hour (and in the baseline) before the rule judges the share.')
 @minValue(1)
 param badBuzzMinimumVolume int
+
+@description('Reason surge: how many times its usual hourly negative reach (the mean hour of the 24 hours before) a complaint reason must reach in the last hour.')
+@minValue(2)
+param reasonSurgeFactor int
+
+@description('Reason surge: negative tweets of a reason needed in the last hour before the rule judges it.')
+@minValue(1)
+param reasonSurgeMinimumTweets int
 
 resource insights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: insightsName
@@ -113,9 +121,11 @@ resource failures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
-// The bad buzz: the last hour's share of negative tweets against the 24 hours before it (a 25-hour query,
-// within the 2-day limit of log alerts), judged only above a minimum volume so a quiet night pages nobody.
-// The e-mail's dimension `details` gives the share, the baseline, the volume and example prediction ids.
+// The bad buzz: the last hour's negative share, of tweets and of reach, against the 24 hours before it (a 25-hour
+// query, within the 2-day limit of log alerts), judged only above a minimum volume so a quiet night pages nobody;
+// rise_points is the larger of the two rises. The e-mail shows the query's dimension columns: `details` gives
+// both shares and their baselines, the complaint reasons behind the negative reach (each against its baseline),
+// the volume, the model version and the loudest prediction ids.
 // Actions are muted for an hour after a firing: during a bad buzz the team gets an update each hour, not
 // each evaluation; alerts then stay open until an operator closes them (Azure does not combine muting with
 // automatic resolution).
@@ -124,8 +134,8 @@ resource badBuzz 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   location: location
   kind: 'LogAlert'
   properties: {
-    displayName: 'Bad buzz: the share of negative tweets is rising'
-    description: 'Negative share of the last hour over its 24-hour baseline by more than ${badBuzzMarginPoints} points (at least ${badBuzzMinimumVolume} predictions).'
+    displayName: 'Bad buzz: the share of negative tweets or of their reach is rising'
+    description: 'Negative share of the last hour, of tweets or of reach, over its 24-hour baseline by more than ${badBuzzMarginPoints} points (at least ${badBuzzMinimumVolume} predictions).'
     severity: 1
     enabled: true
     scopes: [insights.id]
@@ -198,14 +208,60 @@ resource unreadableStorm 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+// A reason surges: one complaint reason's negative reach in the last hour against its usual hour (the mean hour
+// of the 24 hours before), for reasons with enough negative tweets in the hour. Split by reason, so two reasons
+// surging are two alerts; `details` gives the reach, the tweets, the ratio, the usual level and the loudest
+// prediction ids. Muted for an hour like the bad buzz, same action group.
+resource reasonSurge 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${name}-reason-surge'
+  location: location
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'A complaint reason is surging'
+    description: 'One reason\'s negative reach of the last hour at least ${reasonSurgeFactor} times its usual hour over the 24 hours before (at least ${reasonSurgeMinimumTweets} negative tweets of that reason).'
+    severity: 2
+    enabled: true
+    scopes: [insights.id]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'P2D'
+    criteria: {
+      allOf: [
+        {
+          query: replace(loadTextContent('../alerts/reason-surge.kql'), 'let min_tweets = 10;', 'let min_tweets = ${reasonSurgeMinimumTweets};')
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'surge_ratio'
+          operator: 'GreaterThanOrEqual'
+          threshold: reasonSurgeFactor
+          dimensions: [
+            { name: 'reason', operator: 'Include', values: ['*'] }
+            { name: 'details', operator: 'Include', values: ['*'] }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    muteActionsDuration: 'PT1H'
+    actions: {
+      actionGroups: [team.id]
+    }
+  }
+}
+
 // The portal view of the service: each query is a .kql file of infra/workbook, like the alerts.
 var workbookQueries = [
   { title: 'Predictions per sentiment', file: loadTextContent('../workbook/predictions-per-label.kql'), chart: 'timechart' }
   {
-    title: 'Negative share against the bad-buzz line (baseline + ${badBuzzMarginPoints} points)'
+    title: 'Negative share of tweets and of reach against the bad-buzz lines (baseline + ${badBuzzMarginPoints} points)'
     file: replace(loadTextContent('../workbook/negative-share.kql'), 'let margin_points = 15.0;', 'let margin_points = ${badBuzzMarginPoints}.0;')
     chart: 'timechart'
   }
+  { title: 'Negative reach per hour by complaint reason', file: loadTextContent('../workbook/negative-reach-by-reason.kql'), chart: 'barchart' }
+  { title: 'Loudest complaints (reach and reason, no text)', file: loadTextContent('../workbook/loudest-complaints.kql'), chart: 'table' }
+  { title: 'Share of answers the model is unsure of', file: loadTextContent('../workbook/unsure-share.kql'), chart: 'timechart' }
   { title: 'Share of tweets per language, and of tweets the model cannot read', file: loadTextContent('../workbook/languages.kql'), chart: 'timechart' }
   { title: 'Wrong-prediction rate per model version', file: loadTextContent('../workbook/wrong-prediction-rate.kql'), chart: 'barchart' }
   { title: 'Latency (ms) and failures', file: loadTextContent('../workbook/latency-and-failures.kql'), chart: 'timechart' }
@@ -227,7 +283,7 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
         {
           type: 1
           name: 'about'
-          content: { json: '## Air Paradis tweet sentiment\nPredictions, the bad-buzz signal, feedback and service health over the last 7 days.' }
+          content: { json: '## Air Paradis tweet sentiment\nPredictions, the bad-buzz signal and what drives it (reach, reasons), feedback and service health over the last 7 days.' }
         }
       ], map(range(0, length(workbookQueries)), index => {
         type: 3

@@ -381,6 +381,55 @@ def kusto_diagnostics(*paths: Path) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+def result_columns(path: Path) -> dict[str, str]:
+    """The query's result schema as the Kusto language service infers it: column name -> type."""
+    (checked,) = kusto_diagnostics(path)
+    assert checked["diagnostics"] == [], checked
+    return {column["name"]: column["type"] for column in checked["columns"]}
+
+
+NUMERIC = {"int", "long", "real", "decimal"}
+
+
+def deployed_parameters(bicep: dict) -> dict[str, object]:
+    """The values a deployment gets: main.parameters.json over main.bicep's defaults."""
+    values = {name: item.get("default") for name, item in bicep["parameters"].items()}
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    return {**values, **{name: item["value"] for name, item in given.items()}}
+
+
+def deployed_query(value: dict, parameters: dict[str, object]) -> str:
+    """A query as Azure gets it: the .kql file with its replace() done, the parameters' values interpolated."""
+    function = value["function"]
+    if function["type"] == "load_text_content":
+        return (INFRA / function["parameters"]["file_path"]).read_text()
+    assert function["type"] == "replace"
+    arguments = function["parameters"]
+    new = re.sub(r"\$\{(\w+)\}", lambda name: str(parameters[name.group(1)]), arguments["new_string"])
+    text = deployed_query(arguments["original_string"], parameters)
+    assert text.count(arguments["old_string"]) == 1
+    return text.replace(arguments["old_string"], new)
+
+
+def test_every_deployed_query_passes_and_gives_the_columns_its_rule_reads(bicep, tmp_path):
+    """Each rule's query, with the deployment's values in place, checked by the Kusto language service; its result
+    holds the rule's numeric measure and its dimensions, string columns: what the alert e-mail shows."""
+    parameters = deployed_parameters(bicep)
+    for symbol, rule in rules(bicep).items():
+        (criterion,) = rule["properties"]["criteria"]["allOf"]
+        path = tmp_path / f"{symbol}.kql"
+        path.write_text(deployed_query(criterion["query"], parameters))
+        columns = result_columns(path)
+        if "metricMeasureColumn" in criterion:
+            assert columns.get(criterion["metricMeasureColumn"]) in NUMERIC, symbol
+        for dimension in criterion.get("dimensions", []):
+            assert columns.get(dimension["name"]) == "string", (symbol, dimension["name"])
+    for index, tile in enumerate(bicep["variables"]["workbookQueries"]["value"]):
+        path = tmp_path / f"tile-{index}.kql"
+        path.write_text(deployed_query(tile["file"], parameters))
+        assert result_columns(path), tile["title"]
+
+
 def test_every_kql_file_passes_the_kusto_language_service():
     files = sorted(INFRA.rglob("*.kql"))
     checked = kusto_diagnostics(*files)
@@ -405,7 +454,7 @@ def test_alert_rules_use_the_ga_api_and_choose_their_mitigation(bicep):
     for symbol, item in bicep["resources"].items():
         if item["type"] == "Microsoft.Insights/scheduledQueryRules":
             assert item["api_version"] == "2023-12-01", symbol
-    assert set(rules(bicep)) == {"wrongPredictions", "failures", "badBuzz", "unreadableStorm"}
+    assert set(rules(bicep)) == {"wrongPredictions", "failures", "badBuzz", "unreadableStorm", "reasonSurge"}
     for symbol, rule in rules(bicep).items():
         properties = rule["properties"]
         assert isinstance(properties["autoMitigate"], bool), symbol
@@ -432,9 +481,97 @@ def test_share_alerts_compare_the_last_hour_with_its_baseline(bicep, symbol, fil
     assert rule["windowSize"] == "P2D"  # the query reaches 25 hours back, within log alerts' 2-day limit
     query = (INFRA / "alerts" / file).read_text()
     assert "let min_volume = 50;" in query  # the line the deployment replaces
-    for column in ("rise_points", "share_percent", "baseline_percent", "volume", "details"):
-        assert re.search(rf"\b{column}\b", query.split("| project")[-1]), column
+    columns = result_columns(INFRA / "alerts" / file)
+    for column in ("rise_points", "share_percent", "baseline_percent", "volume"):
+        assert columns[column] in NUMERIC, column
     assert [dimension["name"] for dimension in criterion["dimensions"]] == ["details"]
+    assert columns["details"] == "string"
+
+
+# A tweet weighs its reach, at least 1 (no context: its author): one expression wherever reach is weighed.
+WEIGHT = "weight = max_of(coalesce(tolong(customDimensions.reach), long(0)), 1)"
+WEIGHED = (
+    "alerts/bad-buzz.kql",
+    "alerts/reason-surge.kql",
+    "workbook/negative-share.kql",
+    "workbook/negative-reach-by-reason.kql",
+)
+
+
+def test_reach_weighs_every_tweet_the_same_way_everywhere():
+    for file in WEIGHED:
+        assert WEIGHT in (INFRA / file).read_text(), file
+    weighing = {str(path.relative_to(INFRA)) for path in INFRA.rglob("*.kql") if "weight" in path.read_text()}
+    assert weighing == set(WEIGHED)
+
+
+def test_the_bad_buzz_weighs_by_reach_and_its_email_names_the_reasons(bicep):
+    columns = result_columns(INFRA / "alerts" / "bad-buzz.kql")
+    for column in ("share_percent", "baseline_percent", "reach_share_percent", "reach_baseline_percent"):
+        assert columns[column] in NUMERIC, column
+    assert columns["drivers"] == columns["details"] == "string"
+    query = (INFRA / "alerts" / "bad-buzz.kql").read_text()
+    # rise_points: the larger of the two rises, so either share crossing the margin fires the rule.
+    assert "rise_points = max_of(count_rise, reach_rise)" in query
+    assert "count_rise = share_percent - baseline_percent" in query
+    assert "reach_rise = reach_share_percent - reach_baseline_percent" in query
+    # The e-mail's text (the dimension `details`) carries both shares, their baselines and the reasons, each
+    # reason's share of the window's negative reach with its share of the baseline's.
+    details = query.split("| extend details = ", 1)[1].split("\n| ", 1)[0]
+    for column in ("reach_share_percent", "reach_baseline_percent", "share_percent", "baseline_percent", "drivers"):
+        assert re.search(rf"\b{column}\b", details), column
+    drivers = query.split("drivers = ", 1)[1].split("\n| ", 1)[0]
+    assert "driver_reason" in drivers and "driver_percent" in drivers and "driver_baseline_percent" in drivers
+    assert "tolong(driver.reach) / negative_reach" in query
+    assert "tolong(driver.baseline_reach) / baseline_negative_reach" in query
+    (criterion,) = rules(bicep)["badBuzz"]["properties"]["criteria"]["allOf"]
+    assert [dimension["name"] for dimension in criterion["dimensions"]] == ["details"]
+
+
+def test_the_reason_surge_rule_is_wired_with_its_parameters(bicep):
+    rule = rules(bicep)["reasonSurge"]["properties"]
+    (criterion,) = rule["criteria"]["allOf"]
+    assert (criterion["metricMeasureColumn"], criterion["operator"]) == ("surge_ratio", "GreaterThanOrEqual")
+    assert criterion["threshold"] == "reasonSurgeFactor"
+    assert [dimension["name"] for dimension in criterion["dimensions"]] == ["reason", "details"]
+    assert loaded_files(criterion["query"]) == [("alerts/reason-surge.kql", "let min_tweets = 10;")]
+    assert criterion["query"]["function"]["parameters"]["new_string"] == (
+        "let min_tweets = ${reasonSurgeMinimumTweets};"
+    )
+    assert (rule["evaluationFrequency"], rule["windowSize"]) == ("PT15M", "P2D")  # a 25-hour query
+    assert rule["autoMitigate"] is False and rule["muteActionsDuration"] == "PT1H"
+    columns = result_columns(INFRA / "alerts" / "reason-surge.kql")
+    assert columns["surge_ratio"] in NUMERIC and columns["reason"] == columns["details"] == "string"
+    query = (INFRA / "alerts" / "reason-surge.kql").read_text()
+    assert 'tostring(customDimensions.predicted_label) == "negative"' in query
+    assert "surge_ratio = round(reach / max_of(usual_reach, 1.0), 1)" in query
+    assert "where tweets >= min_tweets" in query
+
+
+THRESHOLDS = {  # parameter: default
+    "wrongPredictionThreshold": 3,
+    "badBuzzMarginPoints": 15,
+    "badBuzzMinimumVolume": 50,
+    "reasonSurgeFactor": 3,
+    "reasonSurgeMinimumTweets": 10,
+}
+
+
+def test_every_alert_threshold_is_a_documented_parameter_with_its_default(bicep):
+    (module,) = [item for item in bicep["modules"].values() if item["detail"]["path"] == "modules/monitoring.bicep"]
+    monitoring = BicepParser().parse(file_path=INFRA / "modules" / "monitoring.bicep")["parameters"]
+    values = deployed_parameters(bicep)
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    for name, default in THRESHOLDS.items():
+        parameter = bicep["parameters"][name]
+        assert parameter["default"] == default == values[name], name
+        described = {decorator["type"] for decorator in parameter["decorators"]}
+        assert {"description", "min_value"} <= described, name
+        assert module["config"]["params"][name] == name  # passed on to the module as is
+        assert [decorator for decorator in monitoring[name]["decorators"] if decorator["type"] == "min_value"] == [
+            decorator for decorator in parameter["decorators"] if decorator["type"] == "min_value"
+        ], name
+        assert re.search(rf"`{name}` \(default {default}\)", operations), f"docs/operations.md: {name}"
 
 
 def test_the_bad_buzz_counts_only_tweets_the_model_can_read():
@@ -451,6 +588,21 @@ def test_workbook_shows_the_service_in_the_portal(bicep):
     assert {file for file, _ in loaded_files(queries)} == {
         str(path.relative_to(INFRA)) for path in (INFRA / "workbook").glob("*.kql")
     }
+    tiles = {file: tile for tile in queries for file, _ in loaded_files(tile)}
+    assert tiles["workbook/negative-reach-by-reason.kql"]["chart"] == "barchart"
+    assert tiles["workbook/loudest-complaints.kql"]["chart"] == "table"
+    assert tiles["workbook/unsure-share.kql"]["chart"] == "timechart"
+    by_reason = result_columns(INFRA / "workbook" / "negative-reach-by-reason.kql")
+    assert by_reason["reason"] == "string" and by_reason["negative_reach"] in NUMERIC and "hour" in by_reason
+    loudest = result_columns(INFRA / "workbook" / "loudest-complaints.kql")
+    assert {"prediction_id", "reach", "reason"} <= set(loudest)
+    assert "unsure_percent" in result_columns(INFRA / "workbook" / "unsure-share.kql")
+
+
+def test_no_query_shows_a_tweets_text():
+    for path in INFRA.rglob("*.kql"):
+        assert "customDimensions.text" not in path.read_text(), path
+        assert "text" not in result_columns(path), path
 
 
 def test_action_group_emails_the_team(bicep):
