@@ -14,13 +14,17 @@ every instance the app scales out to (Azure Functions' own scale-out: the queue'
 3. `archive-chunks-poison`: the host moves a chunk that failed maxDequeueCount times (host.json) here. It is
    recorded as failed: its rows come out with an error, and the report names the chunk and why.
 4. `archive-assemble`: tweets-out/NAME is committed as one block list (a header, then every part in order), so
-   it appears whole or not at all, followed by tweets-out/NAME.report.json; the work blobs are then deleted.
+   it appears whole or not at all, followed by tweets-out/NAME.report.html (the archive report's page) and
+   tweets-out/NAME.report.json; the work blobs are then deleted. The report's figures come from the facts each
+   chunk left beside its part (a few numbers a row, the text of negative tweets), read in the same pass.
 
 A new upload under the same name is a new job (its own ETag). Every step of an older job checks the input's
 ETag first and drops its work when the file was replaced; the output and report are committed only if nobody
 committed them since the assembly looked (conditional on their ETags), so the newest upload's results always
 win. Rows are read by tweet_sentiment/tabular.py: no row makes the job fail, CSV cells are never formulas.
-Formats: CSV and JSON Lines (by extension). The tweet column is `text`, or the blob's metadata `text_column`.
+Formats: CSV and JSON Lines (by extension). The tweet column is `text`, or the blob's metadata `text_column`;
+the context columns are `followers`, `retweets`, ... or the metadata `followers_column`, `retweets_column`, ...;
+the bad-buzz rule's margin and volume, the metadata `alert_margin_points` and `alert_minimum_volume`.
 """
 
 from __future__ import annotations
@@ -40,9 +44,11 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
+from .archive_page import page
+from .archive_report import CONTEXT_FIELDS, AlertRule, ArchiveReport, Fact, FactReader, context_columns
 from .model import SentimentModel
 from .scoring import FORMATS, chunks_of, score_rows
 from .settings import Settings
@@ -62,6 +68,7 @@ QUOTE = '"'  # ETags come quoted; blob names and metadata take them bare
 FORMATS_HERE = {suffix: kind for suffix, kind in FORMATS.items() if kind != "parquet"}  # Parquet: the Spark job
 MAX_BLOB_NAME = 1024  # Azure's limit on a blob's name
 REPORT_SUFFIX = ".report.json"
+PAGE_SUFFIX = ".report.html"
 POISONED = (FILES_QUEUE, CHUNKS_QUEUE)  # the queues whose poison messages a function reads
 
 
@@ -139,10 +146,18 @@ class Job:
     @property
     def report_name(self) -> str:
         """NAME.report.json, or, when that would pass Azure's limit, the name cut short with a hash in it."""
-        if len(self.address) + len(REPORT_SUFFIX) <= MAX_BLOB_NAME:
-            return self.address + REPORT_SUFFIX
+        return self._beside(REPORT_SUFFIX)
+
+    @property
+    def page_name(self) -> str:
+        """NAME.report.html, named as the report is."""
+        return self._beside(PAGE_SUFFIX)
+
+    def _beside(self, suffix: str) -> str:
+        if len(self.address) + len(suffix) <= MAX_BLOB_NAME:
+            return self.address + suffix
         digest = hashlib.sha256(self.name.encode("utf-8", "replace")).hexdigest()[:16]
-        return f"{self.address[: MAX_BLOB_NAME - len(REPORT_SUFFIX) - 17]}~{digest}{REPORT_SUFFIX}"
+        return f"{self.address[: MAX_BLOB_NAME - len(suffix) - 17]}~{digest}{suffix}"
 
     def is_current(self, storage: Storage) -> bool:
         """Whether the input is still the upload this job scores (not replaced, not deleted)."""
@@ -221,10 +236,17 @@ def _plan(storage: Storage, announced: Job, settings: Settings) -> int:
     if kind is None:
         _report(storage, job, {"error": "unknown format: name the file .csv or .jsonl (JSON Lines)"})
         return 0
-    text_column = (properties.metadata or {}).get("text_column", "text")
+    metadata = properties.metadata or {}
+    text_column = metadata.get("text_column", "text")
     if not text_column.strip():
         _report(storage, job, {"error": "the blob's metadata text_column is empty: name the tweet column"})
         return 0
+    try:
+        rule = _rule_of(metadata)
+    except ValueError as error:
+        _report(storage, job, {"error": str(error)})
+        return 0
+    context = context_columns({field: metadata.get(f"{field}_column") for field in CONTEXT_FIELDS})
     download = source.download_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified)
     notes = Notes()
     columns: dict[str, None] = {}
@@ -255,6 +277,8 @@ def _plan(storage: Storage, announced: Job, settings: Settings) -> int:
         **job.message(),
         "format": kind,
         "text_column": text_column,
+        "context_columns": context,
+        "alert_rule": dataclasses.asdict(rule),
         "columns": [*columns, *SCORE_COLUMNS],
         "chunks": chunks,
         "rows": rows,
@@ -269,6 +293,21 @@ def _plan(storage: Storage, announced: Job, settings: Settings) -> int:
     _queue_chunks(storage, job, description)
     logger.info("archive: %s planned, %d rows in %d chunks", job.name, rows, chunks)
     return chunks
+
+
+def _rule_of(metadata: dict[str, str]) -> AlertRule:
+    """The bad-buzz rule the report judges hours by: the deployed defaults, or the blob's metadata."""
+    rule = AlertRule()
+    try:
+        margin = float(metadata.get("alert_margin_points", rule.margin_points))
+        volume = int(metadata.get("alert_minimum_volume", rule.minimum_volume))
+    except ValueError:
+        raise ValueError(
+            "the blob's metadata alert_margin_points and alert_minimum_volume must be numbers (e.g. 15 and 50)"
+        ) from None
+    if not (0 < margin <= 100 and volume >= 1):
+        raise ValueError("the blob's metadata alert_margin_points must be in (0, 100], alert_minimum_volume >= 1")
+    return AlertRule(margin, volume)
 
 
 def _queue_chunks(storage: Storage, job: Job, description: dict[str, Any]) -> None:
@@ -327,10 +366,14 @@ def score_chunk(
     try:
         rows = _input_rows(work, job, index)
         served = model()
-        scored = score_rows(served, rows, description["text_column"], settings)
+        context = description.get("context_columns") or context_columns()
+        scored = score_rows(served, rows, description["text_column"], settings, context)
         errors = sum(bool(row["error"]) for row in scored)
         part = text_of_rows(scored, description["format"], description["columns"], header=False)
         metadata = {"rows": str(len(rows)), "errors": str(errors), "model_version": served.manifest.version}
+        reader = FactReader(description["text_column"], context, tuple(served.manifest.languages))
+        facts = "".join(json.dumps(reader.fact(row).as_list(), ensure_ascii=False) + "\n" for row in scored)
+        work.upload_blob(job.blob(_chunk_blob("facts", index)), facts, overwrite=True)  # before the part it serves
         work.upload_blob(job.blob(_chunk_blob("scored", index)), part, overwrite=True, metadata=metadata)
     except Exception as error:
         _write_json(work, job.blob(_chunk_blob("attempts", index)), {"error": _reason(error), "at": _now()})
@@ -391,8 +434,9 @@ def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None
     (finished already, or its file replaced: the newer upload's results are never overwritten)."""
     outbox = storage.container(OUTBOX)
     named = Job(str(message["name"]), "")
-    name, report_name = named.address, named.report_name
+    name, report_name, page_name = named.address, named.report_name, named.page_name
     output_seen, report_seen = _etag_of(outbox, name), _etag_of(outbox, report_name)
+    page_seen = _etag_of(outbox, page_name)
     found = _description(storage, message)  # after looking at the outputs: a newer job's commit changes them
     if found is None:
         return None
@@ -405,6 +449,7 @@ def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None
     rows = errors = 0
     versions: set[str] = set()
     failed = []
+    figures = ArchiveReport(AlertRule(**description["alert_rule"])) if "alert_rule" in description else ArchiveReport()
     for index in range(description["chunks"]):
         scored = work.get_blob_client(job.blob(_chunk_blob("scored", index)))
         try:
@@ -413,11 +458,14 @@ def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None
             metadata = part.properties.metadata
             rows, errors = rows + int(metadata["rows"]), errors + int(metadata["errors"])
             versions.add(metadata["model_version"])
+            _add_facts(figures, work, job, index)
         except ResourceNotFoundError:
             reason = (_read_json(work, job.blob(_chunk_blob("failed", index))) or {}).get("error", "unknown")
             failed.append({"chunk": index, "error": reason})
             text, count = _unscored(work, job, index, description, reason)
             rows, errors = rows + count, errors + count
+            for _ in range(count):
+                figures.add(Fact(label=None))
         blocks.append(_stage(output, len(blocks), text))
     report = {
         "file": job.name,
@@ -427,14 +475,19 @@ def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None
         "rows_with_error": errors,
         "chunks": description["chunks"],
         "failed_chunks": failed,
-        "reading": description.get("reading", {}),
+        "reading": {**description.get("reading", {}), **figures.reading()},
         "model_versions": sorted(versions),
         "planned_at": description["planned_at"],
         "finished_at": _now(),
         "status": "complete" if not failed else "complete with failed chunks: drop the file again to retry them",
+        "page": f"{OUTBOX}/{page_name}",
+        **{key: value for key, value in figures.figures().items() if key not in ("rows", "rows_with_error")},
     }
     try:
         output.commit_block_list(blocks, metadata={"job_etag": job.etag.strip(QUOTE)}, **_unchanged_since(output_seen))
+        html = page(report, job.name).encode("utf-8")
+        settings = ContentSettings(content_type="text/html; charset=utf-8")
+        outbox.upload_blob(page_name, html, overwrite=True, content_settings=settings, **_unchanged_since(page_seen))
         body = json.dumps(report, ensure_ascii=False)
         outbox.upload_blob(report_name, body, overwrite=True, **_unchanged_since(report_seen))
     except (ResourceModifiedError, ResourceExistsError):
@@ -444,6 +497,18 @@ def assemble(storage: Storage, message: dict[str, Any]) -> dict[str, Any] | None
     _drop_work(storage, job)
     logger.info("archive: %s scored, %d rows, %d failed chunks", job.name, rows, len(failed))
     return report
+
+
+def _add_facts(figures: ArchiveReport, work: ContainerClient, job: Job, index: int) -> None:
+    """A scored chunk's rows into the report, from the facts its scoring left (written before its part)."""
+    try:
+        text = work.download_blob(job.blob(_chunk_blob("facts", index))).readall().decode("utf-8")
+    except ResourceNotFoundError:  # a chunk scored by a version before the report: its rows are not in the figures
+        logger.warning("archive: %s chunk %d has no facts: the report's figures leave its rows out", job.name, index)
+        return
+    for line in text.split("\n"):  # not splitlines(): U+2028 is in tweets
+        if line:
+            figures.add(Fact.of_list(json.loads(line)))
 
 
 def _etag_of(container: ContainerClient, name: str) -> str | None:

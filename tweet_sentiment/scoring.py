@@ -23,11 +23,12 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .archive_report import BAD_BUZZ, AlertRule, ArchiveReport, FactReader, context_columns, context_of
 from .labels import LABELS
 from .manifest import Manifest, sha256_of
 from .model import SentimentModel
@@ -90,8 +91,15 @@ def count_rows(path: Path) -> int:
     return sum(1 for _ in read_rows(path))
 
 
-def score_rows(model: SentimentModel, rows: list[Row], text_column: str, settings: Settings) -> list[Row]:
-    """Every input column kept, plus the answer's columns; a row that cannot be scored gets only `error`."""
+def score_rows(
+    model: SentimentModel,
+    rows: list[Row],
+    text_column: str,
+    settings: Settings,
+    context: Mapping[str, str] | None = None,
+) -> list[Row]:
+    """Every input column kept, plus the answer's columns; a row that cannot be scored gets only `error`. With
+    `context` (field -> column), a row whose context is invalid is scored, with a warning that it is ignored."""
     texts: list[str | None] = []
     errors: list[str] = []
     for row in rows:
@@ -112,6 +120,7 @@ def score_rows(model: SentimentModel, rows: list[Row], text_column: str, setting
         out = {key: value for key, value in row.items() if key not in SCORE_COLUMNS}
         empty = dict.fromkeys(SCORE_COLUMNS, None)
         read_warnings = [row["warnings"]] if row.get("warnings") else []  # what reading the row changed
+        ignored = context_of(row, context)[1] if context and text is not None else ""
         if text is None:
             unscored = {"model_version": version, "warnings": "; ".join(read_warnings), "error": reason}
             scored.append({**out, **empty, **unscored})
@@ -128,7 +137,7 @@ def score_rows(model: SentimentModel, rows: list[Row], text_column: str, setting
                 "reason_score": prediction.reason.score if prediction.reason else None,
                 "model_version": version,
                 "language": prediction.language,
-                "warnings": "; ".join([*read_warnings, *prediction.warnings]),
+                "warnings": "; ".join([*read_warnings, *prediction.warnings, *([ignored] if ignored else [])]),
                 "error": "",
             }
         )
@@ -155,10 +164,10 @@ def _end_with(parent: int) -> None:
     os._exit(1)
 
 
-def _score_in_worker(rows: list[Row], text_column: str) -> list[Row]:
+def _score_in_worker(rows: list[Row], text_column: str, context: Mapping[str, str]) -> list[Row]:
     assert _worker is not None  # set by _start_worker
     model, settings = _worker
-    return score_rows(model, rows, text_column, settings)
+    return score_rows(model, rows, text_column, settings, context)
 
 
 # ------------------------------------------------------------------ the job
@@ -172,6 +181,9 @@ class Job:
     text_column: str = "text"
     chunk_size: int = 1000
     workers: int = 1
+    context_columns: tuple[tuple[str, str], ...] = tuple(context_columns().items())  # field -> column
+    report: bool = True  # the archive report's figures, built in the pass that writes the output
+    rule: AlertRule = BAD_BUZZ
 
     @property
     def work_folder(self) -> Path:
@@ -186,6 +198,7 @@ class Job:
             "input_mtime_ns": stat.st_mtime_ns,
             "model_sha256": sha256_of(self.manifest),
             "text_column": self.text_column,
+            "context_columns": dict(self.context_columns),  # an ignored context's warning is in the chunks
             "chunk_size": self.chunk_size,
         }
 
@@ -228,14 +241,16 @@ def _prepared_work_folder(job: Job) -> int:
     return len(list(folder.glob("chunk-*.jsonl")))
 
 
-def _assemble(job: Job, columns: list[str]) -> int:
-    """The output from the chunks, written to a temporary file and renamed into place; returns how many rows
-    have an error."""
+def _assemble(job: Job, columns: list[str], report: ArchiveReport | None) -> int:
+    """The output from the chunks, written to a temporary file and renamed into place, each row added to the
+    report on the way; returns how many rows have an error."""
     kind = file_format(job.output)
     temporary = job.output.with_name(f".{job.output.name}.tmp")
     chunk_files = sorted(job.work_folder.glob("chunk-*.jsonl"))
 
     errors = 0
+    manifest = Manifest.read(job.manifest)
+    reader = FactReader(job.text_column, dict(job.context_columns), tuple(manifest.languages))
 
     def rows() -> Iterator[Row]:
         nonlocal errors
@@ -244,6 +259,8 @@ def _assemble(job: Job, columns: list[str]) -> int:
                 for line in stream:
                     row = json.loads(line)
                     errors += bool(row["error"])
+                    if report is not None:
+                        report.add(reader.fact(row))
                     yield row
 
     if kind in ("csv", "jsonl"):
@@ -299,6 +316,12 @@ def check(job: Job) -> None:
             f"{job.input.name} has no column {job.text_column!r}; its columns are {columns[:20]}: "
             "name the tweet column with --text-column"
         )
+    for field, column in job.context_columns:
+        if column != field and column not in columns:  # named by the caller: a typo would lose the context
+            option = "--" + field.replace("_", "-") + "-column"
+            raise ScoringError(
+                f"{job.input.name} has no column {column!r} for {option}; its columns are {columns[:20]}"
+            )
 
 
 @contextlib.contextmanager
@@ -315,7 +338,7 @@ def _only_run_on(job: Job) -> Iterator[None]:
 
 def run(job: Job, progress: bool = True) -> dict[str, Any]:
     """Score the whole input into the output; returns a summary (rows, errors, chunks resumed, speed, what
-    reading the file changed)."""
+    reading the file changed) with the archive report's figures under `report` (unless the job asks for none)."""
     check(job)
     with _only_run_on(job):
         return _run(job, progress)
@@ -353,9 +376,9 @@ def _run(job: Job, progress: bool) -> dict[str, Any]:
                 continue
             if pool is None:
                 assert model is not None
-                record(index, score_rows(model, rows, job.text_column, settings))
+                record(index, score_rows(model, rows, job.text_column, settings, dict(job.context_columns)))
                 continue
-            pending.append((index, pool.submit(_score_in_worker, rows, job.text_column)))
+            pending.append((index, pool.submit(_score_in_worker, rows, job.text_column, dict(job.context_columns))))
             while len(pending) >= 2 * job.workers:  # bounded: memory stays flat for any input
                 record(*_done(pending.popleft()))
         while pending:
@@ -364,9 +387,11 @@ def _run(job: Job, progress: bool) -> dict[str, Any]:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         bar.close()
-    errors = _assemble(job, [*columns, *SCORE_COLUMNS])
+    report = ArchiveReport(job.rule) if job.report else None
+    errors = _assemble(job, [*columns, *SCORE_COLUMNS], report)
     shutil.rmtree(job.work_folder)  # the lock file with it: the run holding it is this one
     seconds = time.perf_counter() - started
+    reading = {**notes.summary(), **(report.reading() if report else {})}
     return {
         "output": str(job.output),
         "rows": total,
@@ -374,7 +399,8 @@ def _run(job: Job, progress: bool) -> dict[str, Any]:
         "chunks_resumed": min(resumed, -(-total // job.chunk_size)),
         "seconds": round(seconds, 2),
         "tweets_per_second": round(total / seconds, 1) if seconds else None,
-        "reading": notes.summary(),
+        "reading": reading,
+        **({"report": report.figures()} if report else {}),
     }
 
 

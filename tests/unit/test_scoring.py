@@ -99,12 +99,12 @@ def test_an_interrupted_job_resumes_where_it_stopped_and_never_leaves_a_partial_
     run(Job(path, reference, SHIPPED_MANIFEST, chunk_size=16), False)
     real, calls, crashes = scoring.score_rows, [], []
 
-    def crashing(model, rows, text_column, settings):
+    def crashing(model, rows, text_column, settings, context=None):
         calls.append(len(rows))
         if len(calls) == 4 and not crashes:
             crashes.append(True)
             raise InterruptedError("the job is stopped while scoring its fourth chunk")
-        return real(model, rows, text_column, settings)
+        return real(model, rows, text_column, settings, context)
 
     monkeypatch.setattr(scoring, "score_rows", crashing)
     with pytest.raises(InterruptedError):
