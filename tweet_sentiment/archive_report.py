@@ -37,7 +37,7 @@ CONTEXT_FIELDS = ("followers", "retweets", "likes", "replies", "created_at", "tw
 RETWEET = re.compile(r"^(?:RT\s+@\w{1,50}:\s*)+", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
 UNSURE_SENTIMENT = unsure_warning("sentiment", 0, 0).split(":")[0] + ":"
-OFFSET_WITHOUT_COLON = re.compile(r"([+-]\d{2})(\d{2})$")  # "2015-02-24 11:35:52 -0800", the airline dataset's
+OFFSET_WITHOUT_COLON = re.compile(r"\s*([+-]\d{2})(\d{2})$")  # "2015-02-24 11:35:52 -0800", the airline dataset's
 LOUDEST = 20  # complaints listed
 HOUR = 3600
 
@@ -242,7 +242,10 @@ class ArchiveReport:
         """Keeps the text of the `loudest` groups by reach so far. A group's reach only grows, and each of its
         rows brings its text again, so the loudest at the end are kept, whatever the order of the rows."""
         loud = self._reach[group]
-        if group in self._candidates or len(self._candidates) < self.loudest:
+        if group in self._candidates:  # the text it was kept with: its first row's, as a rule the original
+            self._candidates[group] = (loud, self._candidates[group][1])
+            return
+        if len(self._candidates) < self.loudest:
             self._candidates[group] = (loud, text)
             return
         quietest = min(self._candidates, key=lambda kept: self._candidates[kept][0])
