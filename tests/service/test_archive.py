@@ -131,11 +131,39 @@ def test_a_chunk_that_keeps_failing_ends_in_the_report_and_its_rows_carry_the_er
     out = [json.loads(line) for line in output_text(host, "timeline.jsonl").split("\n") if line]
 
     assert report["failed_chunks"] == [{"chunk": 1, "error": "RuntimeError: the instance went away"}]
+    assert report["rows_scored"] == len(rows) - CHUNK - 1  # the figures leave out the failed chunk and row 7
     assert report["status"].startswith("complete with failed chunks")
     assert [row["id"] for row in out] == [row["id"] for row in rows]  # no silent gap
     failed = out[CHUNK : 2 * CHUNK]
     assert all(row["label"] is None and "could not be scored (RuntimeError" in row["error"] for row in failed)
     assert all(row["label"] for row in out[:CHUNK] if not row["error"])
+
+
+def test_the_report_of_a_dropped_file_is_the_score_commands_and_its_page_lies_beside_the_output(host, tmp_path, capsys):
+    from tests.service.test_archive_page import HOSTILE
+    from tests.unit.test_archive_report import crafted_rows, moment, scored
+
+    rows = [*crafted_rows(), {"text": HOSTILE, "user_followers": 10**9, "retweets": "", "created_at": moment(24, 20)}]
+    expected, _ = scored(tmp_path, rows, "--followers-column", "user_followers", "--alert-minimum-volume", "4")
+    capsys.readouterr()
+    metadata = {"followers_column": "user_followers", "alert_minimum_volume": "4"}
+    drop(host, "buzz.csv", csv_text(rows), metadata=metadata)  # 5 chunks: a group's rows cross them
+    report = wait_for_report(host, "buzz.csv")
+
+    figures = ["tweets", "retweets_and_copies", "reach", "by_sentiment", "by_reason", "loudest_complaints", "hours",
+               "bad_buzz_hours", "bad_buzz_rule", "unsure_share", "unreadable_share", "rows_without_time"]  # fmt: skip
+    assert {key: report[key] for key in figures} == {key: expected[key] for key in figures}
+    assert report["bad_buzz_hours"] == [moment(24)] and report["loudest_complaints"][0]["text"] == HOSTILE.strip()
+    assert report["reading"]["rows_context_ignored"] == {"user_followers": 1}
+    assert report["page"] == "tweets-out/buzz.csv.report.html"
+    page = host.storage.container(archive.OUTBOX).download_blob("buzz.csv.report.html")
+    assert page.properties.content_settings.content_type == "text/html; charset=utf-8"
+    html = page.readall().decode("utf-8")
+    assert "<svg" in html and "<script" not in html and "&lt;script&gt;document.title=&#x27;owned&#x27;" in html
+    assert list(host.storage.container(archive.WORK).list_blobs()) == []  # the facts went with the work blobs
+    long = archive.Job("n" * 1010 + ".csv", "")
+    assert len(long.page_name) <= archive.MAX_BLOB_NAME and long.page_name.endswith(".report.html")
+    assert long.page_name.removesuffix(".html") == long.report_name.removesuffix(".json")
 
 
 def test_the_tweet_column_comes_from_the_blobs_metadata_and_other_formats_are_refused(host):
