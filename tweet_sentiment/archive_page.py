@@ -112,7 +112,8 @@ def page(report: dict[str, Any], title: str) -> str:
     ]
     alert = (
         f'<p class="alert"><b>The bad-buzz alert would have fired in {len(fired)} hour(s)</b>: '
-        + ", ".join(_e(hour) for hour in fired[:24])
+        + ", ".join(_e(hour.replace("T", " ").replace(":00:00Z", ":00")) for hour in fired[:24])
+        + " (UTC)"
         + ("…" if len(fired) > 24 else "")
         + "</p>"
         if fired
