@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from .labels import LABELS, NEGATIVE
 from .model import UNREADABLE, unsure_warning
-from .reach import Context, reach
+from .reach import MAX_COUNT, Context, reach
 from .tabular import Row
 
 CONTEXT_FIELDS = ("followers", "retweets", "likes", "replies", "created_at", "tweet_id")
@@ -38,6 +38,11 @@ RETWEET = re.compile(r"^(?:RT\s+@\w{1,50}:\s*)+", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
 UNSURE_SENTIMENT = unsure_warning("sentiment", 0, 0).split(":")[0] + ":"
 OFFSET_WITHOUT_COLON = re.compile(r"\s*([+-]\d{2})(\d{2})$")  # "2015-02-24 11:35:52 -0800", the airline dataset's
+WHOLE_NUMBER = re.compile(r"[+-]?\d{1,30}")
+EXPECTED = {  # what a refused cell should be, in the words of the report
+    "created_at": "must be an RFC 3339 time with its offset, e.g. 2026-11-25T14:05:00Z",
+    "tweet_id": "must be 1 to 64 letters, digits, '_' or '-'",
+}
 LOUDEST = 20  # complaints listed
 HOUR = 3600
 
@@ -74,7 +79,7 @@ def _coerced(field: str, value: Any) -> Any:
         return OFFSET_WITHOUT_COLON.sub(r"\1:\2", value.strip()) if isinstance(value, str) else value
     if field == "tweet_id":
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value.strip()):
         return int(value.strip())
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -95,7 +100,8 @@ def context_of(row: Row, columns: Mapping[str, str]) -> tuple[Context | None, st
     except ValidationError as error:
         problem = error.errors()[0]
         field = str(problem["loc"][0]) if problem["loc"] else "context"
-        return None, f"context ignored: column '{columns.get(field, field)}' {problem['msg'].lower()}"
+        expected = EXPECTED.get(field, f"must be a whole number from 0 to {MAX_COUNT:.0e}".replace("e+", "e"))
+        return None, f"context ignored: column '{columns.get(field, field)}' {expected}"
 
 
 def hour_of(context: Context | None) -> int | None:
