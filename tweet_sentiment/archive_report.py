@@ -220,7 +220,7 @@ class ArchiveReport:
         group = self._group_of(fact)
         self._reach[group] += fact.reach
         self._copies[group] += 1
-        if self._label[group] == LABELS.index(NEGATIVE) and fact.text is not None:
+        if self._label[group] == LABELS.index(NEGATIVE):
             self._keep_if_loud(group, fact.text)
         self._add_to_hour(fact)
 
@@ -244,12 +244,14 @@ class ArchiveReport:
             self._reasons.append(reason)
         return self._reasons.index(reason)
 
-    def _keep_if_loud(self, group: int, text: str) -> None:
+    def _keep_if_loud(self, group: int, text: str | None) -> None:
         """Keeps the text of the `loudest` groups by reach so far. A group's reach only grows, and each of its
         rows brings its text again, so the loudest at the end are kept, whatever the order of the rows."""
         loud = self._reach[group]
         if group in self._candidates:  # the text it was kept with: its first row's, as a rule the original
             self._candidates[group] = (loud, self._candidates[group][1])
+            return
+        if text is None:  # a row of a negative group answered otherwise (a retweet read as neutral): no text
             return
         if len(self._candidates) < self.loudest:
             self._candidates[group] = (loud, text)
