@@ -18,6 +18,7 @@ from .text import TextConfig
 # - "ensemble": no graph of its own; the weighted average of its `members`, each an exported model whose
 #   manifest (sha256-checked) lies beside this one.
 INPUT_KINDS = ("text", "token_ids", "wordpiece", "ensemble")
+BATCHING_KEYS = ("micro_batch", "pad_to_multiple")  # tweet_sentiment/model.py `Batching`
 REQUIRED_ASSETS: dict[str, set[str]] = {
     "text": set(),
     "token_ids": {"vocabulary"},
@@ -54,6 +55,9 @@ class Manifest:
     # Fitted on validation (tweet_sentiment/calibration.py): "temperature" and "reason_temperature" of the heads,
     # "unsure_below" and "reason_unsure_below", the top calibrated score under which an answer is unsure.
     calibration: dict[str, float] = dataclasses.field(default_factory=dict)
+    # A transformer's runs (tweet_sentiment/model.py `Batching`): "micro_batch" tweets of the same length padded
+    # to a multiple of "pad_to_multiple" wordpieces; empty: one tweet a run, unpadded.
+    batching: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -145,6 +149,11 @@ def _check_types(values: dict[str, Any]) -> None:
         key in CALIBRATION_KEYS and type(value) in (int, float) and value > 0 for key, value in calibration.items()
     ):
         wrong.append("calibration")
+    batching = values.get("batching", {})
+    if not isinstance(batching, dict) or not all(
+        key in BATCHING_KEYS and type(value) is int and 1 <= value <= 1024 for key, value in batching.items()
+    ):
+        wrong.append("batching")
     length = values.get("sequence_length")
     if length is not None and (type(length) is not int or length < 1):
         wrong.append("sequence_length")

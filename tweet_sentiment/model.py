@@ -7,6 +7,7 @@ from the same shared text processing, with the configuration saved at training t
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from pathlib import Path
@@ -23,14 +24,11 @@ from .manifest import Manifest, ModelError, sha256_of
 from .text import MENTION_TOKEN, URL_TOKEN, tokens
 
 if TYPE_CHECKING:
-    from tokenizers import Tokenizer
+    from collections.abc import Iterator
+
+    from tokenizers import Encoding, Tokenizer
 
 PADDING_ID, UNKNOWN_ID = 0, 1
-# Tweets per ONNX Runtime run of a transformer: one. Dynamic int8 quantisation scales activations over a whole
-# run, so in runs of 8 a tweet's scores moved by up to 0.23 with the tweets beside it and 1.3% of labels changed;
-# run alone, a tweet gets the same answer through every path (one tweet, a batch, an archive), and padding costs
-# nothing. Measured: runs of 8 were at most ~10% faster on a batch of 64 (docs/performance.md).
-MICRO_BATCH = 1
 REASON_OUTPUT = "reason_probabilities"  # the second output of a graph with a reason head
 PLACEHOLDERS = {URL_TOKEN, MENTION_TOKEN}  # what URLs and handles become: not the author's words
 UNREADABLE = (
@@ -69,6 +67,21 @@ class Scored:
     readable: list[bool]
 
 
+@dataclasses.dataclass(frozen=True)
+class Batching:
+    """How a transformer's tweets share ONNX Runtime runs (the manifest's `batching`). The default, one tweet a
+    run and no padding, is the only safe way for a graph whose int8 activations are scaled per run (dynamic
+    quantisation); a statically quantised graph computes each tweet alone, so its manifest records the
+    micro-batch size and padding chosen by measurement (docs/performance.md)."""
+
+    micro_batch: int = 1
+    pad_to_multiple: int = 1
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> Batching:
+        return cls(**manifest.batching)
+
+
 def unsure_warning(what: str, score: float, line: float) -> str:
     return f"unsure {what}: {score:.0%}, under the line of {line:.0%} where the model's answers are often wrong"
 
@@ -96,11 +109,19 @@ def token_ids(token_lists: list[list[str]], vocabulary: dict[str, int], length: 
     return ids
 
 
-def micro_batches(processed_texts: list[str]) -> list[list[int]]:
-    """Indices of the tweets in runs of MICRO_BATCH of similar length (training's int8 reference uses the same
-    runs, so that its parity check sees what the service computes)."""
-    order = sorted(range(len(processed_texts)), key=lambda index: len(processed_texts[index]))
-    return [order[start : start + MICRO_BATCH] for start in range(0, len(order), MICRO_BATCH)]
+def micro_batches(lengths: list[int], batching: Batching) -> list[list[int]]:
+    """Indices of the tweets in ONNX Runtime runs: tweets of the same padded length (their wordpiece count
+    rounded up to `pad_to_multiple`), sorted, in runs of at most `micro_batch`. A tweet is padded to the same
+    length alone or in any batch, so its answer does not depend on the tweets sent with it (training's parity
+    check uses the same runs)."""
+    multiple = batching.pad_to_multiple
+    padded = [-(-length // multiple) * multiple for length in lengths]
+    order = sorted(range(len(lengths)), key=lambda index: (padded[index], index))
+    runs = []
+    for _, same_length in itertools.groupby(order, key=padded.__getitem__):
+        tweets = list(same_length)
+        runs += [tweets[start : start + batching.micro_batch] for start in range(0, len(tweets), batching.micro_batch)]
+    return runs
 
 
 def wordpiece_tokenizer(path: Path, max_length: int) -> Tokenizer:
@@ -114,6 +135,36 @@ def wordpiece_tokenizer(path: Path, max_length: int) -> Tokenizer:
     padding = tokenizer.padding or {"pad_id": tokenizer.token_to_id("[PAD]") or 0, "pad_token": "[PAD]"}
     tokenizer.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"])
     return tokenizer
+
+
+def padded_inputs(encodings: list[Encoding], length: int, pad_id: int) -> dict[str, np.ndarray]:
+    """The BERT inputs of tweets already tokenised (with or without the tokenizer's own padding, on the right),
+    each padded to `length` wordpieces."""
+    inputs = {
+        "input_ids": np.full((len(encodings), length), pad_id, dtype=np.int64),
+        "attention_mask": np.zeros((len(encodings), length), dtype=np.int64),
+        "token_type_ids": np.zeros((len(encodings), length), dtype=np.int64),
+    }
+    for row, encoding in enumerate(encodings):
+        size = sum(encoding.attention_mask)
+        inputs["input_ids"][row, :size] = encoding.ids[:size]
+        inputs["attention_mask"][row, :size] = 1
+        inputs["token_type_ids"][row, :size] = encoding.type_ids[:size]
+    return inputs
+
+
+def wordpiece_runs(
+    tokenizer: Tokenizer, processed_texts: list[str], batching: Batching
+) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
+    """The runs of a transformer (`micro_batches`): the tweets' indices and their inputs, padded to the run's
+    length (serving and training's parity check both call this)."""
+    pad_id = (tokenizer.padding or {}).get("pad_id", 0)
+    encodings = tokenizer.encode_batch(processed_texts)  # each run is padded to its own length below
+    lengths = [sum(encoding.attention_mask) for encoding in encodings]
+    for run in micro_batches(lengths, batching):
+        longest = max(lengths[index] for index in run)
+        length = -(-longest // batching.pad_to_multiple) * batching.pad_to_multiple
+        yield run, padded_inputs([encodings[index] for index in run], length, pad_id)
 
 
 def wordpiece_inputs(tokenizer: Tokenizer, processed_texts: list[str]) -> dict[str, np.ndarray]:
@@ -303,26 +354,26 @@ class TokenIdModel(GraphModel):
 
 
 class WordPieceModel(GraphModel):
-    """input_kind "wordpiece": the transformers, fed their tokenizer's ids. Each tweet runs alone (MICRO_BATCH):
-    its answer does not depend on the tweets sent with it, and no tweet pays for another's padding."""
+    """input_kind "wordpiece": the transformers, fed their tokenizer's ids in the runs of the manifest's
+    `batching`: a tweet's answer does not depend on the tweets sent with it."""
 
     def __init__(self, manifest: Manifest, session: ort.InferenceSession, assets: dict[str, Path]):
         super().__init__(manifest, session, assets)
         self._tokenizer = wordpiece_tokenizer(assets["tokenizer"], manifest.sequence_length or 0)
+        self.batching = Batching.of(manifest)
 
     def _outputs(self, words: list[list[str]]) -> tuple[np.ndarray, np.ndarray | None]:
         processed = [" ".join(tweet) for tweet in words]
         rows = np.empty((len(words), len(self.labels)), dtype=np.float64)
         reason_rows = None  # as wide as the graph answers: `load` checks it against the manifest
-        for chunk in micro_batches(processed):
-            columns = wordpiece_inputs(self._tokenizer, [processed[index] for index in chunk])
-            rows[chunk], reasons = self._run(
+        for run, columns in wordpiece_runs(self._tokenizer, processed, self.batching):
+            rows[run], reasons = self._run(
                 {name: columns[name].astype(_numpy_type(spec.type)) for name, spec in self._inputs.items()}
             )
             if reasons is not None:
                 if reason_rows is None:
                     reason_rows = np.empty((len(words), reasons.shape[-1]), dtype=np.float64)
-                reason_rows[chunk] = reasons
+                reason_rows[run] = reasons
         return rows, reason_rows
 
 

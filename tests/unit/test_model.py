@@ -12,7 +12,7 @@ from tests.conftest import NEGATIVE_TWEET, SHIPPED_MANIFEST, copy_shipped_model
 from tweet_sentiment.calibration import scaled
 from tweet_sentiment.labels import REASONS
 from tweet_sentiment.manifest import Manifest, ModelError, sha256_of
-from tweet_sentiment.model import UNREADABLE, SentimentModel
+from tweet_sentiment.model import UNREADABLE, Batching, SentimentModel, micro_batches
 
 
 @pytest.fixture()
@@ -85,21 +85,40 @@ def test_corrupt_onnx_file_with_matching_hash(model_copy):
         SentimentModel.load(manifest_path)
 
 
-def test_each_tweet_of_a_batch_runs_alone_and_is_answered_in_order():
-    # Dynamic int8 scales activations over a run: in runs of 8, scores moved by up to 0.23 with the other tweets.
+def test_runs_group_tweets_of_one_padded_length_in_order_and_cover_each_tweet_once():
+    lengths = [9, 3, 17, 8, 16, 1, 24, 12, 7, 40]
+    runs = micro_batches(lengths, Batching(micro_batch=2, pad_to_multiple=8))
+    assert sorted(index for run in runs for index in run) == list(range(len(lengths)))
+    assert all(len(run) <= 2 for run in runs)
+    padded = [[-(-lengths[index] // 8) * 8 for index in run] for run in runs]
+    assert all(len(set(run)) == 1 for run in padded)  # no tweet is padded for another
+    assert [run[0] for run in padded] == sorted(run[0] for run in padded)
+    assert micro_batches(lengths, Batching()) == [[index] for index in sorted(range(10), key=lengths.__getitem__)]
+
+
+def test_a_batch_runs_in_the_manifests_runs_and_each_tweet_is_answered_as_alone():
     model = SentimentModel.load(SHIPPED_MANIFEST)
     if model.manifest.input_kind != "wordpiece":
         pytest.skip("only transformer batches are split into runs")
-    runs: list[int] = []
+    batching = Batching.of(model.manifest)
+    runs: list[tuple[int, int]] = []
     real_run = model.session.run
-    model.session.run = lambda outputs, feed: runs.append(len(next(iter(feed.values())))) or real_run(outputs, feed)
+
+    def recorded(outputs, feed):
+        runs.append(feed["input_ids"].shape)
+        return real_run(outputs, feed)
+
+    model.session.run = recorded
     long = NEGATIVE_TWEET + " and then they cancelled the connection, rebooked me three days later" * 3
     tweets = [long if index % 5 == 0 else f"{NEGATIVE_TWEET} {index}" for index in range(30)]
-    batch = model.probabilities(tweets)
-    assert runs == [1] * 30  # no run padded tweets to the longest, none scaled with the others
+    batch = model.scored(tweets)
+    assert sum(size for size, _ in runs) == 30
+    assert all(size <= batching.micro_batch and length % batching.pad_to_multiple == 0 for size, length in runs)
     model.session.run = real_run
-    single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
-    np.testing.assert_array_equal(batch, single)
+    alone = [model.scored([tweet]) for tweet in tweets]
+    np.testing.assert_allclose(batch.probabilities, np.vstack([one.probabilities for one in alone]), rtol=0, atol=1e-5)
+    if batch.reasons is not None:
+        np.testing.assert_allclose(batch.reasons, np.vstack([one.reasons for one in alone]), rtol=0, atol=1e-5)
 
 
 def _member(folder, name: str, weight: float, **text_switches) -> dict:

@@ -63,9 +63,9 @@ def _bert_minilm(split: Split, variant: str, labels: list[str], params: dict[str
 
     if variant == "distilled":
         student = distillation.distil_minilm(split, labels, params, seed)
-        return [student, bert.quantised(student)]
+        return [student, bert.quantised(student, bert.calibration_tweets(split, seed))]
     fine_tuned = bert.fine_tune_minilm(split, labels, params, seed)
-    return [fine_tuned, bert.quantised(fine_tuned)]  # the int8 twin is a row of its own
+    return [fine_tuned, bert.quantised(fine_tuned, bert.calibration_tweets(split, seed))]  # a row of its own
 
 
 def _bert_mpnet(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> list[Candidate]:

@@ -1,4 +1,4 @@
-"""Fine-tuned transformers, exported with torch.onnx.export, each with its int8 dynamically quantised twin:
+"""Fine-tuned transformers, exported with torch.onnx.export, each with its int8 statically quantised twin:
 - `bert-minilm`: all-MiniLM-L6-v2 (BERT architecture, 6 layers x 384), the served architecture, fine-tuned on
   the gold labels, or distilled from the teacher (variant "distilled", distillation.py);
 - `bert-mpnet`: all-mpnet-base-v2 (MPNet-base, 12 layers x 768), the teacher: too large and slow to serve, it
@@ -15,14 +15,21 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from tweet_sentiment.labels import REASONS
-from tweet_sentiment.model import REASON_OUTPUT, micro_batches, wordpiece_inputs, wordpiece_tokenizer
+from tweet_sentiment.model import (
+    REASON_OUTPUT,
+    Batching,
+    padded_inputs,
+    wordpiece_inputs,
+    wordpiece_runs,
+    wordpiece_tokenizer,
+)
 from tweet_sentiment.text import TextConfig, preprocess_many
 
 from ..data import Split, reason_codes
@@ -31,6 +38,9 @@ from ..settings import TrainingSettings
 from . import checkpoints
 from .candidate import Candidate
 from .loss import distillation_loss
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +51,12 @@ BERT_TEXT = TextConfig(
     remove_stopwords=False, normalisation="none", ascii_fold=False, emoji_to_words=True, letters_only=False
 )
 INFERENCE_BATCH = 64
+# Static int8 (`static_int8`): activation ranges from this many training tweets (airline tweets: the served
+# domain), each padded to the longest input so the calibrator's histograms share one shape.
+CALIBRATION_TWEETS = 400
+CALIBRATION_PERCENTILE = 99.999
+# The served runs of a statically quantised graph, chosen by measurement (docs/performance.md, "Static int8").
+STATIC_BATCHING = Batching(micro_batch=16, pad_to_multiple=8)
 BUCKET_BATCHES = 50  # batches of similar length are drawn from windows of this many batches of shuffled tweets
 
 
@@ -418,12 +434,75 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
     return fine_tune(MINILM, "bert-minilm", "fine-tuned", tweets, split, labels, params, seed)[0]
 
 
-def quantised(fine_tuned: Candidate) -> Candidate:
-    """The int8 twin (ONNX Runtime dynamic quantisation of the fp32 graph). Its native model is the int8
-    graph itself, run directly by ONNX Runtime; its accuracy delta and speed-up against fp32 are the
-    difference between the two rows of the comparison."""
+def calibration_tweets(split: Split, seed: int) -> list[str]:
+    """The tweets static quantisation measures activations on: airline tweets of the training part only."""
+    airline = split.train[split.train["airline"]] if split.train["airline"].any() else split.train
+    return airline.sample(n=min(CALIBRATION_TWEETS, len(airline)), random_state=seed)["text"].tolist()
+
+
+def static_int8(fp32_path: Path, int8_path: Path, calibration: list[dict[str, np.ndarray]]) -> None:
+    """ONNX Runtime static quantisation (QDQ): weights int8 per channel, activation scales fixed once from the
+    calibration inputs (the 99.999th percentile of each tensor's histogram), so a tweet's scores no longer depend
+    on the tweets it runs with. Only the weight products and the embedding tables are quantised, and their
+    outputs stay float: ONNX Runtime fuses each into one int8 product with float output (MatMulIntegerToFloat),
+    and attention, softmax and layer norms stay in float (quantising their outputs lost 0.013 validation
+    macro-F1 of the sentiment and ran slower: docs/performance.md)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Inputs(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._inputs = iter(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._inputs, None)
+
+    graph = onnx.load(str(fp32_path)).graph
+    weights = {initializer.name for initializer in graph.initializer}
+    with_weights = [
+        node.name
+        for node in graph.node
+        if (node.op_type in ("MatMul", "Gemm") and any(name in weights for name in node.input))
+        or (node.op_type == "Gather" and node.input[0] in weights)
+    ]
+    quantize_static(
+        str(fp32_path),
+        str(int8_path),
+        Inputs(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        activation_type=QuantType.QUInt8,
+        op_types_to_quantize=["MatMul", "Gemm", "Gather"],
+        nodes_to_quantize=with_weights,
+        calibrate_method=CalibrationMethod.Percentile,
+        extra_options={
+            "CalibPercentile": CALIBRATION_PERCENTILE,
+            "OpTypesToExcludeOutputQuantization": ["MatMul", "Gemm"],
+            "MatMulConstBOnly": True,
+        },
+    )
+
+
+def calibration_inputs(tokenizer: Tokenizer, processed_texts: list[str]) -> list[dict[str, np.ndarray]]:
+    """One input per tweet, each padded to the tokenizer's longest input (the calibrator stacks them)."""
+    longest = tokenizer.truncation["max_length"] if tokenizer.truncation else 0
+    encodings = tokenizer.encode_batch(processed_texts)
+    pad_id = (tokenizer.padding or {}).get("pad_id", 0)
+    return [padded_inputs([encoding], longest or len(encoding.ids), pad_id) for encoding in encodings]
+
+
+def quantised(fine_tuned: Candidate, calibration_texts: list[str]) -> Candidate:
+    """The int8 twin (static quantisation of the fp32 graph, calibrated on `calibration_texts`, training tweets).
+    Its native model is the int8 graph itself, run by ONNX Runtime in the service's runs; its accuracy delta and
+    speed-up against fp32 are the difference between the two rows of the comparison."""
     import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
@@ -432,22 +511,22 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         assert fine_tuned.onnx is not None  # the fine-tuned model is one graph
         fp32_path.write_bytes(fine_tuned.onnx)
         tokenizer_path.write_bytes(fine_tuned.assets["tokenizer"])
-        # Per-channel scales keep the classifier's quality (per-tensor int8 lost 0.017 validation macro-F1).
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True)
-        int8 = int8_path.read_bytes()
         tokenizer = wordpiece_tokenizer(tokenizer_path, fine_tuned.sequence_length or 0)
+        static_int8(
+            fp32_path,
+            int8_path,
+            calibration_inputs(tokenizer, preprocess_many(calibration_texts, fine_tuned.text_config)),
+        )
+        int8 = int8_path.read_bytes()
     session = ort.InferenceSession(int8, providers=["CPUExecutionProvider"])
     graph_inputs = [item.name for item in session.get_inputs()]
 
     def both(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        # The runs the service makes: dynamic quantisation scales the activations over a run, so an int8
-        # score depends (slightly) on the tweets it was computed with.
         processed = preprocess_many(texts, fine_tuned.text_config)
         rows = np.empty((len(texts), len(fine_tuned.labels)), dtype=np.float64)
         reason_rows = np.empty((len(texts), len(fine_tuned.reasons)), dtype=np.float64)
-        for chunk in micro_batches(processed):
-            inputs = wordpiece_inputs(tokenizer, [processed[index] for index in chunk])
-            rows[chunk], reason_rows[chunk] = session.run(
+        for run, inputs in wordpiece_runs(tokenizer, processed, STATIC_BATCHING):  # the service's runs
+            rows[run], reason_rows[run] = session.run(
                 ["probabilities", REASON_OUTPUT], {name: inputs[name] for name in graph_inputs}
             )
         return rows, reason_rows
@@ -464,7 +543,12 @@ def quantised(fine_tuned: Candidate) -> Candidate:
         onnx=int8,
         predict_proba=probabilities,
         predict_reasons=reason_probabilities,
-        params={**fine_tuned.params, "quantisation": "dynamic int8, per channel (ONNX Runtime)"},
+        params={
+            **fine_tuned.params,
+            "quantisation": f"static int8 QDQ, per channel, percentile {CALIBRATION_PERCENTILE} "
+            f"of {len(calibration_texts)} training tweets (ONNX Runtime)",
+        },
+        batching=dataclasses.asdict(STATIC_BATCHING),
         training_seconds=fine_tuned.training_seconds + time.perf_counter() - started,
         artifacts={},  # the teacher's outputs belong to its fp32 run
     )

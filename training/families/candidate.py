@@ -38,6 +38,7 @@ class Candidate:
     # A model with a reason head: the complaint reasons in its columns' order, and raw tweets -> their probabilities.
     reasons: list[str] = dataclasses.field(default_factory=list)
     predict_reasons: Callable[[list[str]], np.ndarray] | None = None
+    batching: dict[str, int] = dataclasses.field(default_factory=dict)  # a transformer's served runs (manifest)
 
     @property
     def name(self) -> str:

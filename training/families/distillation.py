@@ -32,6 +32,7 @@ from .bert import (
     CHECKPOINTS,
     MINILM,
     TrainingTweets,
+    calibration_tweets,
     fine_tune,
     frame_reasons,
     gold_tweets,
@@ -127,7 +128,7 @@ def fit_teacher(split: Split, labels: list[str], params: dict[str, Any], seed: i
     logger.info("bert-mpnet: labelling %d transfer tweets", len(transfer))
     candidate.artifacts = {OUTPUTS_ARTIFACT: outputs_file(transfer, log_probabilities(transfer))}
     candidate.tags = {"teacher": "yes", "recipe": recipe}
-    return [candidate, quantised(candidate)]
+    return [candidate, quantised(candidate, calibration_tweets(split, seed))]
 
 
 def teacher_outputs(texts: list[str], validation_sha256: str) -> tuple[np.ndarray, str, int]:

@@ -47,6 +47,7 @@ def described(candidate: Candidate, run_id: str, calibration: dict[str, float]) 
         "members": candidate.members,
         "reasons": candidate.reasons,
         "calibration": calibration,
+        "batching": candidate.batching,
     }
 
 
