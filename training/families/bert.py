@@ -40,6 +40,7 @@ from .candidate import Candidate
 from .loss import distillation_loss
 
 if TYPE_CHECKING:
+    from onnxruntime.quantization import CalibrationMethod
     from tokenizers import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -440,7 +441,9 @@ def calibration_tweets(split: Split, seed: int) -> list[str]:
     return airline.sample(n=min(CALIBRATION_TWEETS, len(airline)), random_state=seed)["text"].tolist()
 
 
-def static_int8(fp32_path: Path, int8_path: Path, calibration: list[dict[str, np.ndarray]]) -> None:
+def static_int8(
+    fp32_path: Path, int8_path: Path, calibration: list[dict[str, np.ndarray]], method: CalibrationMethod | None = None
+) -> None:
     """ONNX Runtime static quantisation (QDQ): weights int8 per channel, activation scales fixed once from the
     calibration inputs (the 99.999th percentile of each tensor's histogram), so a tweet's scores no longer depend
     on the tweets it runs with. Only the weight products and the embedding tables are quantised, and their
@@ -481,7 +484,7 @@ def static_int8(fp32_path: Path, int8_path: Path, calibration: list[dict[str, np
         activation_type=QuantType.QUInt8,
         op_types_to_quantize=["MatMul", "Gemm", "Gather"],
         nodes_to_quantize=with_weights,
-        calibrate_method=CalibrationMethod.Percentile,
+        calibrate_method=CalibrationMethod.Percentile if method is None else method,
         extra_options={
             "CalibPercentile": CALIBRATION_PERCENTILE,
             "OpTypesToExcludeOutputQuantization": ["MatMul", "Gemm"],
