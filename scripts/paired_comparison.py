@@ -1,7 +1,9 @@
 """Two served models on the same tweets: is the challenger's macro-F1 really different from the baseline's?
 Prints a Markdown table per part of the split (validation, test): each model's macro-F1 and accuracy, the
 share of labels that differ, and the challenger-minus-baseline macro-F1 with its 95% paired bootstrap
-interval (training/pipeline/evaluate.py). An interval that holds 0 means no measurable difference.
+interval (training/pipeline/evaluate.py). An interval that holds 0 means no measurable difference. When both
+models have a reason head, the same for their reasons on the tweets of the part the team labelled (the
+validation part: no test tweet has a reason label).
 
     python -m scripts.paired_comparison --baseline OLD/champion.json --challenger models/champion.json
 
@@ -17,6 +19,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from training.config import DataOptions, load_split
+from training.data import reason_codes
 from training.pipeline.evaluate import paired_difference
 from tweet_sentiment.model import SentimentModel
 
@@ -24,6 +27,23 @@ from tweet_sentiment.model import SentimentModel
 def labels_of(model: SentimentModel, texts: list[str]) -> np.ndarray:
     """The labels the service answers."""
     return np.asarray([prediction.label for prediction in model.predict(texts)])
+
+
+def reasons_of(model: SentimentModel, texts: list[str]) -> np.ndarray:
+    """The reason head's answer for each tweet (what the service answers when it reads the tweet as negative)."""
+    reasons = model.scored(texts).reasons
+    assert reasons is not None
+    return np.asarray(model.reasons)[reasons.argmax(axis=1)]
+
+
+def row(part: str, gold: np.ndarray, old: np.ndarray, new: np.ndarray, labels: list[str]) -> str:
+    difference, low, high = paired_difference(gold, old, new, labels)
+    return (
+        f"| {part} | {len(gold)} "
+        f"| {f1_score(gold, old, average='macro'):.4f} / {accuracy_score(gold, old):.4f} "
+        f"| {f1_score(gold, new, average='macro'):.4f} / {accuracy_score(gold, new):.4f} "
+        f"| {np.mean(old != new):.1%} | {difference:+.4f} ({low:+.4f} to {high:+.4f}) |"
+    )
 
 
 def main() -> None:
@@ -42,14 +62,13 @@ def main() -> None:
     for part in ("validation", "test"):
         tweets = split.parts()[part]
         texts, gold = tweets["text"].tolist(), tweets["sentiment"].to_numpy()
-        old, new = labels_of(baseline, texts), labels_of(challenger, texts)
-        difference, low, high = paired_difference(gold, old, new, labels)
-        print(
-            f"| {part} | {len(gold)} "
-            f"| {f1_score(gold, old, average='macro'):.4f} / {accuracy_score(gold, old):.4f} "
-            f"| {f1_score(gold, new, average='macro'):.4f} / {accuracy_score(gold, new):.4f} "
-            f"| {np.mean(old != new):.1%} | {difference:+.4f} ({low:+.4f} to {high:+.4f}) |"
-        )
+        print(row(part, gold, labels_of(baseline, texts), labels_of(challenger, texts), labels), flush=True)
+        codes = reason_codes(texts)
+        known = [text for text, code in zip(texts, codes, strict=True) if code >= 0]
+        if known and baseline.reasons and challenger.reasons:
+            gold_reasons = np.asarray(challenger.reasons)[codes[codes >= 0]]
+            old, new = reasons_of(baseline, known), reasons_of(challenger, known)
+            print(row(f"{part}, reasons", gold_reasons, old, new, list(challenger.reasons)), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score
 
-from training.pipeline.evaluate import macro_f1_interval, metrics, paired_difference
+from training.pipeline.evaluate import macro_f1_interval, metrics, paired_accuracy_difference, paired_difference
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -51,3 +51,18 @@ def test_paired_difference_sees_a_real_improvement_and_none_between_equal_models
     even[right] = np.where(gold[right] == "neutral", "positive", "neutral")
     _, low, high = paired_difference(gold, baseline, even, LABELS)
     assert low < 0 < high
+
+
+def test_paired_accuracy_difference_sees_a_real_improvement_and_none_in_an_even_trade() -> None:
+    gold, baseline = _predictions(600, right=0.75)
+    challenger = baseline.copy()
+    fixed = np.flatnonzero(baseline != gold)[::2]
+    challenger[fixed] = gold[fixed]
+    difference, low, high = paired_accuracy_difference(gold, baseline, challenger)
+    assert difference == len(fixed) / 600 and 0 < low < difference < high
+    even = baseline.copy()
+    errors, right = np.flatnonzero(baseline != gold)[:10], np.flatnonzero(baseline == gold)[:10]
+    even[errors] = gold[errors]
+    even[right] = np.where(gold[right] == "neutral", "positive", "neutral")
+    difference, low, high = paired_accuracy_difference(gold, baseline, even)
+    assert difference == 0 and low < 0 < high

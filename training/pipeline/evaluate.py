@@ -100,6 +100,21 @@ def paired_difference(
     return (point, *_bootstrap_interval(codes, difference))
 
 
+def paired_accuracy_difference(
+    gold: np.ndarray, baseline: np.ndarray, challenger: np.ndarray
+) -> tuple[float, float, float]:
+    """Challenger minus baseline accuracy on the same tweets, with its 95% paired bootstrap interval."""
+
+    def difference(
+        gold_part: np.ndarray, baseline_part: np.ndarray, challenger_part: np.ndarray, axis: int = -1
+    ) -> Any:
+        return np.mean(challenger_part == gold_part, axis=axis) - np.mean(baseline_part == gold_part, axis=axis)
+
+    gold_array, baseline_array, challenger_array = (np.asarray(values) for values in (gold, baseline, challenger))
+    point = float(np.mean(challenger_array == gold_array) - np.mean(baseline_array == gold_array))
+    return (point, *_bootstrap_interval((gold_array, baseline_array, challenger_array), difference))
+
+
 def metrics(
     gold: list[str], probabilities: np.ndarray, labels: list[str], predicted: list[str] | None = None
 ) -> dict[str, float]:

@@ -296,16 +296,18 @@ def _reasons(champion_run: Run, runs: list[Run], validation_sha256: str, out_dir
         mine, theirs = _reason_answers(champion_run), _reason_answers(baseline)
         gold = reason_labels().set_index("sha256")["reason"]
         keys = sorted(set(mine) & set(theirs))
-        point, low, high = evaluate.paired_difference(
+        answers = (
             gold.loc[keys].to_numpy(),
             np.array([theirs[key] for key in keys]),
             np.array([mine[key] for key in keys]),
-            list(REASONS),
         )
+        point, low, high = evaluate.paired_difference(*answers, list(REASONS))
+        accuracy, accuracy_low, accuracy_high = evaluate.paired_accuracy_difference(*answers)
         lines += [
             "",
-            f"Champion minus baseline, reason macro-F1 on the same {len(keys)} tweets: {point:+.4f} "
-            f"(paired 95% interval {low:+.4f} to {high:+.4f}).",
+            f"Champion minus baseline on the same {len(keys)} tweets: reason macro-F1 {point:+.4f} "
+            f"(paired 95% interval {low:+.4f} to {high:+.4f}), accuracy {accuracy:+.4f} "
+            f"({accuracy_low:+.4f} to {accuracy_high:+.4f}).",
         ]
     if _copied(champion_run, "val/val_reason_confusion_matrix.png", out_dir, "reason_confusion.png"):
         lines += ["", "![the champion's reasons on validation](reason_confusion.png)"]
