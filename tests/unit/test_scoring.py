@@ -96,7 +96,7 @@ def test_parquet_in_parquet_out_with_the_same_answers_as_csv(tmp_path):
 def test_an_interrupted_job_resumes_where_it_stopped_and_never_leaves_a_partial_output(tmp_path, monkeypatch):
     path, output = archive(tmp_path, rows_with_bad_ones()), tmp_path / "scored.csv"
     reference = tmp_path / "reference.csv"
-    run(Job(path, reference, SHIPPED_MANIFEST, chunk_size=16), False)
+    whole = run(Job(path, reference, SHIPPED_MANIFEST, chunk_size=16), False)
     real, calls, crashes = scoring.score_rows, [], []
 
     def crashing(model, rows, text_column, settings, context=None):
@@ -114,14 +114,16 @@ def test_an_interrupted_job_resumes_where_it_stopped_and_never_leaves_a_partial_
     summary = run(Job(path, output, SHIPPED_MANIFEST, chunk_size=16), False)
     assert summary["chunks_resumed"] == 3 and sum(calls) == len(TWEETS) - 3 * 16  # only what was missing
     assert output.read_bytes() == reference.read_bytes()
+    assert summary["report"] == whole["report"]  # the chunks scored before the interruption are in the report
     assert not (tmp_path / "scored.csv.partial").exists()
 
 
 def test_two_workers_write_what_one_writes(tmp_path):
     path = archive(tmp_path, rows_with_bad_ones())
-    run(Job(path, tmp_path / "one.csv", SHIPPED_MANIFEST, chunk_size=10), False)
-    run(Job(path, tmp_path / "two.csv", SHIPPED_MANIFEST, chunk_size=10, workers=2), False)
+    one = run(Job(path, tmp_path / "one.csv", SHIPPED_MANIFEST, chunk_size=10), False)
+    two = run(Job(path, tmp_path / "two.csv", SHIPPED_MANIFEST, chunk_size=10, workers=2), False)
     assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert two["report"] == one["report"] and one["report"]["rows"] == len(TWEETS)
 
 
 def test_the_command_says_what_to_fix(tmp_path):
