@@ -56,8 +56,10 @@ INFERENCE_BATCH = 64
 # domain), each padded to the longest input so the calibrator's histograms share one shape.
 CALIBRATION_TWEETS = 400
 CALIBRATION_PERCENTILE = 99.999
-# The served runs of a statically quantised graph, chosen by measurement (docs/performance.md, "Static int8").
-STATIC_BATCHING = Batching(micro_batch=16, pad_to_multiple=8)
+# The served runs of a statically quantised graph, chosen by measurement (scripts/batching_benchmark.py,
+# docs/performance.md "Static int8"): tweets of the same wordpiece count, 16 a run, unpadded. Padding to a
+# multiple of 4 or 8 made more tweets share a run but cost more than it saved.
+STATIC_BATCHING = Batching(micro_batch=16, pad_to_multiple=1)
 BUCKET_BATCHES = 50  # batches of similar length are drawn from windows of this many batches of shuffled tweets
 
 
