@@ -46,7 +46,7 @@ def test_the_agreement_the_guideline_reports_is_the_files(labels):
     assert len(double) >= 200
     kappa = cohen_kappa_score(double["reason"], double["second_reason"])
     guideline = (ROOT / "docs" / "reasons.md").read_text(encoding="utf-8")
-    reported = re.search(r"agree on (\d+) of (\d+) .*?Cohen's\s+kappa (\d\.\d\d)", guideline, re.DOTALL)
+    reported = re.search(r"agree\s+on\s+(\d+)\s+of\s+(\d+)\s.*?Cohen's\s+kappa (\d\.\d\d)", guideline, re.DOTALL)
     assert reported, "docs/reasons.md reports the agreement as 'agree on N of M ... Cohen's kappa K'"
     agreed, sample, reported_kappa = int(reported[1]), int(reported[2]), float(reported[3])
     assert (agreed, sample) == (int((double["reason"] == double["second_reason"]).sum()), len(double))
