@@ -439,7 +439,8 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
 
 def calibration_tweets(split: Split, seed: int) -> list[str]:
     """The tweets static quantisation measures activations on: airline tweets of the training part only."""
-    airline = split.train[split.train["airline"]] if split.train["airline"].any() else split.train
+    has_airline = "airline" in split.train and split.train["airline"].any()
+    airline = split.train[split.train["airline"]] if has_airline else split.train
     return airline.sample(n=min(CALIBRATION_TWEETS, len(airline)), random_state=seed)["text"].tolist()
 
 
@@ -469,6 +470,8 @@ def static_int8(
             return next(self._inputs, None)
 
     graph = onnx.load(str(fp32_path)).graph
+    fed = {item.name for item in graph.input}  # MPNet takes no token types
+    calibration = [{name: value for name, value in inputs.items() if name in fed} for inputs in calibration]
     weights = {initializer.name for initializer in graph.initializer}
     with_weights = [
         node.name
