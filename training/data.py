@@ -243,6 +243,11 @@ def reason_labels(path: Path = REASON_LABELS) -> pd.DataFrame:
     return labels
 
 
+def reasons_fingerprint(path: Path = REASON_LABELS) -> str:
+    """sha256 of the team's reason labels file: which labels a run learnt from (logged with every run)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def reason_codes(texts: list[str], corrected: dict[str, str] | None = None) -> np.ndarray:
     """Each tweet's reason index in REASONS, -1 for a tweet without one: from `corrected` (text -> reason, the
     reasons staff gave in feedback) first, then the team's labels. The labels' parts follow the default split

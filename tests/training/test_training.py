@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import ROOT
 from training import tracking
 from training.config import DataOptions, hyperparameters, load_split
+from training.data import reasons_fingerprint
 from training.families import FAMILIES, classic
 from training.pipeline import export
 from training.promotion.champion import export_from_registry
@@ -184,6 +185,12 @@ def test_champion_is_the_best_validation_macro_f1_within_budget_of_those_that_an
     # Ties (an ensemble whose weights all went to one member scores as that member) go to the faster model.
     assert champion["within_budget"] == 1.0 and champion["val_macro_f1"] == best["val_macro_f1"] and champion["reasons"]
     assert tracking.champion().run_id == summary["champion"]["run_id"]
+
+
+def test_every_run_that_learns_reasons_says_which_labels_it_learnt_from(session):
+    runs = MlflowClient().search_runs([mlflow.get_experiment_by_name(tracking.EXPERIMENT).experiment_id])
+    learnt = [run for run in runs if run.info.run_name != "vader-baseline"]
+    assert learnt and all(run.data.params.get("reasons.sha256") == reasons_fingerprint() for run in learnt)
 
 
 def test_quick_neural_models_answer_every_label_right_on_some_tweets(session):

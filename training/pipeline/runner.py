@@ -21,7 +21,7 @@ from tweet_sentiment.model import SentimentModel
 
 from .. import tracking
 from ..config import Budget, DataOptions
-from ..data import Split, reason_codes, tweet_key
+from ..data import Split, reason_codes, reasons_fingerprint, tweet_key
 from ..families.candidate import Candidate
 from . import evaluate, export
 from .calibration import calibrate, reliability_diagram
@@ -116,6 +116,7 @@ def log_inputs(candidate: Candidate, split: Split, data: DataOptions) -> None:
         {
             **data.params(),
             **split.description(),
+            "reasons.sha256": reasons_fingerprint(),
             "family": candidate.family,
             "variant": candidate.variant,
             "input_kind": candidate.input_kind,
@@ -306,6 +307,7 @@ def run_reason_baseline(split: Split, data: DataOptions) -> str | None:
             {
                 **data.params(),
                 **split.description(),
+                "reasons.sha256": reasons_fingerprint(),
                 "family": "reason-baseline",
                 "reasons_left_out": ", ".join(REASONS[code] for code in np.flatnonzero(counts < 5)) or "none",
             }
