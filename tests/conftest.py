@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # One prediction signing key for the session: the app in process and every local server it starts share it.
 os.environ.setdefault("PREDICTION_SIGNING_KEY", secrets.token_urlsafe(48))
 SHIPPED_MANIFEST = ROOT / "models" / "champion.json"
+# The browser the page tests drive: any Chromium-based one (the Makefile's CHROMIUM).
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 # Real tweets from the airline corpus (CrowdFlower Twitter US Airline Sentiment), one per label.
 NEGATIVE_TWEET = "@united lost my bag again, worst airline ever"
@@ -277,3 +279,25 @@ def pytest_collection_modifyitems(items):
         if tier not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit, tests/service or tests/training")
         item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture()
+def browser():
+    """Headless Chromium, launched for one test (playwright: the page tests' dev requirement)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield launched
+        launched.close()

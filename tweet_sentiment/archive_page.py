@@ -148,30 +148,27 @@ def page(report: dict[str, Any], title: str) -> str:
     )
 
 
-def _reasons_table(report: dict[str, Any]) -> str:
-    if not report["by_reason"]:
+def _table(table_id: str, headers: list[str], rows: list[str]) -> str:
+    if not rows:
         return "<p>No negative tweet.</p>"
-    rows = "".join(
+    head = "".join(f"<th>{_e(header)}</th>" for header in headers)
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _reasons_table(report: dict[str, Any]) -> str:
+    rows = [
         f"<tr><td>{_e(name)}</td><td class=n>{_number(tally['tweets'])}</td><td class=n>{_number(tally['rows'])}"
         f"</td><td class=n>{_number(tally['reach'])}</td><td class=n>{_percent(tally['share_of_negative_reach'])}"
         "</td></tr>"
         for name, tally in report["by_reason"].items()
-    )
-    return (
-        '<table id="reasons"><thead><tr><th>reason</th><th>tweets</th><th>rows</th><th>reach</th>'
-        f"<th>share of negative reach</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
+    ]
+    return _table("reasons", ["reason", "tweets", "rows", "reach", "share of negative reach"], rows)
 
 
 def _loudest_table(report: dict[str, Any]) -> str:
-    if not report["loudest_complaints"]:
-        return "<p>No negative tweet.</p>"
-    rows = "".join(
+    rows = [
         f"<tr><td><blockquote>{_e(item['text'])}</blockquote></td><td>{_e(item['reason'] or '–')}</td>"
         f"<td class=n>{_number(item['reach'])}</td><td class=n>{_number(item['rows'])}</td></tr>"
         for item in report["loudest_complaints"]
-    )
-    return (
-        '<table id="loudest"><thead><tr><th>tweet</th><th>reason</th><th>reach</th><th>rows</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
-    )
+    ]
+    return _table("loudest", ["tweet", "reason", "reach", "rows"], rows)

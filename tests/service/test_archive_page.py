@@ -6,33 +6,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 
-import pytest
 from PIL import Image
-from playwright.sync_api import sync_playwright
 
 from tests.unit.test_archive_report import crafted_rows, moment, scored
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 HOSTILE = (
     "@united <script>document.title='owned'</script><img src=x onerror=\"document.title='owned'\"> "
     "lost my bag again and nobody answers, worst airline ever </td></table><b>"
 )
-
-
-@pytest.fixture()
-def browser():
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield launched
-        launched.close()
 
 
 def test_the_page_opens_with_its_chart_and_tables_and_shows_a_hostile_tweet_as_text(tmp_path, browser, capsys):

@@ -7,18 +7,16 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 from collections import Counter
 
 import httpx
 import pytest
 from azure.data.tables import TableClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.conftest import ROOT, SHIPPED_MANIFEST, LocalServer
 from tweet_sentiment.manifest import Manifest
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / ".artifacts"
 # Unique in the session's feedback table; the number is stripped by the text processing.
 TWEET = f"@united lost my bag again, worst airline ever #{random.randrange(10**8)}"
@@ -26,22 +24,8 @@ BOX = "Tweets, a blank line between two"
 
 
 @pytest.fixture()
-def page():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser.new_page()
-        browser.close()
+def page(browser):
+    return browser.new_page()
 
 
 def shot(page, name: str) -> None:
