@@ -81,6 +81,10 @@ class Batching:
     def of(cls, manifest: Manifest) -> Batching:
         return cls(**manifest.batching)
 
+    def padded(self, length: int) -> int:
+        """The length a tweet of `length` wordpieces is padded to, alone or in any run."""
+        return -(-length // self.pad_to_multiple) * self.pad_to_multiple
+
 
 def unsure_warning(what: str, score: float, line: float) -> str:
     return f"unsure {what}: {score:.0%}, under the line of {line:.0%} where the model's answers are often wrong"
@@ -114,8 +118,7 @@ def micro_batches(lengths: list[int], batching: Batching) -> list[list[int]]:
     rounded up to `pad_to_multiple`), sorted, in runs of at most `micro_batch`. A tweet is padded to the same
     length alone or in any batch, so its answer does not depend on the tweets sent with it (training's parity
     check uses the same runs)."""
-    multiple = batching.pad_to_multiple
-    padded = [-(-length // multiple) * multiple for length in lengths]
+    padded = [batching.padded(length) for length in lengths]
     order = sorted(range(len(lengths)), key=lambda index: (padded[index], index))
     runs = []
     for _, same_length in itertools.groupby(order, key=padded.__getitem__):
@@ -162,8 +165,7 @@ def wordpiece_runs(
     encodings = tokenizer.encode_batch(processed_texts)  # each run is padded to its own length below
     lengths = [sum(encoding.attention_mask) for encoding in encodings]
     for run in micro_batches(lengths, batching):
-        longest = max(lengths[index] for index in run)
-        length = -(-longest // batching.pad_to_multiple) * batching.pad_to_multiple
+        length = batching.padded(lengths[run[0]])  # the run's tweets share it (`micro_batches`)
         yield run, padded_inputs([encodings[index] for index in run], length, pad_id)
 
 

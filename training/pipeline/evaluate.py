@@ -110,9 +110,8 @@ def paired_accuracy_difference(
     ) -> Any:
         return np.mean(challenger_part == gold_part, axis=axis) - np.mean(baseline_part == gold_part, axis=axis)
 
-    gold_array, baseline_array, challenger_array = (np.asarray(values) for values in (gold, baseline, challenger))
-    point = float(np.mean(challenger_array == gold_array) - np.mean(baseline_array == gold_array))
-    return (point, *_bootstrap_interval((gold_array, baseline_array, challenger_array), difference))
+    answers = (np.asarray(gold), np.asarray(baseline), np.asarray(challenger))
+    return (float(difference(*answers)), *_bootstrap_interval(answers, difference))
 
 
 def metrics(
