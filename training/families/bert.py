@@ -92,6 +92,25 @@ def classifier(checkpoint: Path, labels: int):
     )
 
 
+def last_answer(
+    both: Callable[[list[str]], tuple[np.ndarray, np.ndarray]],
+) -> Callable[[list[str]], tuple[np.ndarray, np.ndarray]]:
+    """`both` (a tweet list -> both heads' answers) remembering its last tweets: a candidate's
+    `predict_proba` and `predict_reasons` are asked in turn for the same tweets, and one forward pass
+    answers both."""
+    last: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def answers(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        key = tuple(texts)
+        if key not in last:
+            last.clear()
+            last[key] = both(texts)
+        sentiment, reason = last[key]
+        return sentiment.copy(), reason.copy()  # a caller may change its arrays
+
+    return answers
+
+
 def input_names(model) -> list[str]:
     """The graph inputs the architecture takes (MPNet has no token types)."""
     accepted = inspect.signature(model.forward).parameters
@@ -307,15 +326,6 @@ def fine_tune(
                 reason_rows[chunk] = torch.log_softmax(reason_logits.double(), dim=-1).cpu().numpy()
         return rows, reason_rows
 
-    def log_probabilities(texts: list[str]) -> np.ndarray:
-        return both_log_probabilities(texts)[0]
-
-    def probabilities(texts: list[str]) -> np.ndarray:
-        return np.exp(log_probabilities(texts))
-
-    def reason_probabilities(texts: list[str]) -> np.ndarray:
-        return np.exp(both_log_probabilities(texts)[1])
-
     validation_texts = split.validation["text"].tolist()
     validation_y = np.array([labels.index(label) for label in split.validation["sentiment"]])
     validation_reasons = reason_codes(validation_texts)
@@ -384,6 +394,16 @@ def fine_tune(
     model.eval().to("cpu")
     device = "cpu"
     training_seconds = time.perf_counter() - started
+    final_answers = last_answer(both_log_probabilities)  # the weights are final: both heads answer once
+
+    def log_probabilities(texts: list[str]) -> np.ndarray:
+        return final_answers(texts)[0]
+
+    def probabilities(texts: list[str]) -> np.ndarray:
+        return np.exp(log_probabilities(texts))
+
+    def reason_probabilities(texts: list[str]) -> np.ndarray:
+        return np.exp(final_answers(texts)[1])
 
     with tempfile.TemporaryDirectory() as working:
         fp32_path = Path(working) / "model.onnx"
@@ -529,6 +549,7 @@ def quantised(fine_tuned: Candidate, calibration_texts: list[str]) -> Candidate:
     session = ort.InferenceSession(int8, providers=["CPUExecutionProvider"])
     graph_inputs = [item.name for item in session.get_inputs()]
 
+    @last_answer
     def both(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         processed = preprocess_many(texts, fine_tuned.text_config)
         rows = np.empty((len(texts), len(fine_tuned.labels)), dtype=np.float64)
