@@ -4,6 +4,7 @@ tweets. Prints a Markdown table with the machine (CPU model, int8 instruction se
 
     python -m scripts.compare_speed --baseline OLD/champion.json --challenger models/champion.json [--samples 600]
         [--baseline-micro-batch 8]   # how the baseline's service ran transformer batches, if not one tweet a run
+        [--baseline-all-fusions]     # every ONNX Runtime fusion, as services before DISABLED_FUSIONS ran it
         [--pipeline]                 # also time the challenger against the transformers pipeline, in the same run
 
 The pipeline is what a team without this project would serve: Hugging Face transformers' text-classification
@@ -20,13 +21,21 @@ from pathlib import Path
 
 from training.config import DataOptions, load_split
 from training.pipeline.reference import machine, time_against
-from tweet_sentiment.model import Batching, SentimentModel, WordPieceModel
+from tweet_sentiment.model import Batching, GraphModel, SentimentModel, WordPieceModel, inference_session
 
 
 def with_runs(model: SentimentModel, micro_batch: int | None) -> SentimentModel:
     """A transformer whose batches run `micro_batch` tweets at a time (as an older service did), unpadded."""
     if micro_batch is not None and isinstance(model, WordPieceModel):
         model.batching = Batching(micro_batch=micro_batch)
+    return model
+
+
+def with_all_fusions(model: SentimentModel, manifest: Path) -> SentimentModel:
+    """A graph run with every fusion ONNX Runtime makes (SkipLayerNormalization included), as it was served
+    before the service disabled some (tweet_sentiment/model.py DISABLED_FUSIONS)."""
+    if isinstance(model, GraphModel):
+        model.session = inference_session(str(manifest.parent / model.manifest.onnx_file), 1, disabled_fusions=())
     return model
 
 
@@ -66,9 +75,12 @@ def main() -> None:
     parser.add_argument("--challenger", type=Path, required=True)
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--baseline-micro-batch", type=int, default=None, help="default: as its manifest says")
+    parser.add_argument("--baseline-all-fusions", action="store_true", help="the baseline as served before 2026-12-05")
     parser.add_argument("--pipeline", action="store_true", help="also time against the transformers pipeline")
     args = parser.parse_args()
     baseline = with_runs(SentimentModel.load(args.baseline), args.baseline_micro_batch)
+    if args.baseline_all_fusions:
+        baseline = with_all_fusions(baseline, args.baseline)
     challenger = SentimentModel.load(args.challenger)
     texts = load_split(DataOptions()).validation["text"].tolist()
     figures = time_against(challenger, baseline, texts, args.samples)

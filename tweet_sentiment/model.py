@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 PADDING_ID, UNKNOWN_ID = 0, 1
 REASON_OUTPUT = "reason_probabilities"  # the second output of a graph with a reason head
+# ONNX Runtime's fusion of a residual Add and LayerNormalization into SkipLayerNormalization: its CPU kernel ran
+# 4.6x slower than the two operators it replaces (onnxruntime 1.32, docs/performance.md "Fusions").
+DISABLED_FUSIONS = ("SkipLayerNormFusion",)
 PLACEHOLDERS = {URL_TOKEN, MENTION_TOKEN}  # what URLs and handles become: not the author's words
 UNREADABLE = (
     "no readable words: the model saw an empty tweet, so its answer is a guess"  # reserved ids of the biLSTM vocabulary
@@ -290,6 +293,20 @@ class SentimentModel:
         )
 
 
+def inference_session(
+    graph: str | bytes, intra_op_threads: int, disabled_fusions: tuple[str, ...] = DISABLED_FUSIONS
+) -> ort.InferenceSession:
+    """An ONNX Runtime session on the CPU, as the service runs every graph (training's int8 twins too, so that
+    what is measured is what is served)."""
+    options = ort.SessionOptions()
+    # ONNX Runtime sizes its pool from the host's cores, not the container's: set it explicitly.
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        graph, options, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled_fusions)
+    )
+
+
 class GraphModel(SentimentModel):
     """One ONNX Runtime session and the assets its manifest names, sha256-checked."""
 
@@ -310,12 +327,8 @@ class GraphModel(SentimentModel):
             role: _verified(manifest_path, asset["file"], asset["sha256"], f"{role} file")
             for role, asset in manifest.assets.items()
         }
-        options = ort.SessionOptions()
-        # ONNX Runtime sizes its pool from the host's cores, not the container's: set it explicitly.
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
         try:
-            session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            session = inference_session(str(onnx_path), intra_op_threads)
         except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
             raise ModelError(f"ONNX Runtime cannot load {onnx_path} ({error}): re-export the model") from error
         try:
