@@ -54,3 +54,49 @@ def test_the_reference_graph_is_built_once_per_machine_and_its_versions(monkeypa
     with pytest.raises(AssertionError, match="built again"):  # another checkpoint, code or version: rebuilt
         reference.reference_model()
     reference.reference_model.cache_clear()
+
+
+def test_static_int8_folds_each_bias_into_its_int8_product_with_the_same_answers(tmp_path, monkeypatch):
+    """A weight product and its bias become one MatMulIntegerToFloat; a float reader of the same activation
+    (a residual) keeps its input, and the folded graph answers what the QDQ graph answers, to the bit."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from training.families import bert
+    from tweet_sentiment.model import inference_session
+
+    rng = np.random.default_rng(3)
+    weights = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (8, 8)).astype(np.float32), "weight"),
+        numpy_helper.from_array(rng.normal(0, 0.3, 8).astype(np.float32), "bias"),
+    ]
+    shape = ["batch", "sequence", 8]
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "weight"], ["product"]),
+            helper.make_node("Add", ["product", "bias"], ["projected"]),
+            helper.make_node("Add", ["projected", "x"], ["y"]),  # the residual reads x in float
+        ],
+        "layer",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        weights,
+    )
+    fp32 = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(fp32))
+    calibration = [{"x": rng.normal(0, 1, (1, 5, 8)).astype(np.float32)} for _ in range(20)]
+    bert.static_int8(fp32, tmp_path / "folded.onnx", calibration)
+    folded = onnx.load(str(tmp_path / "folded.onnx"))
+    products = [node.op_type for node in folded.graph.node if node.op_type in ("MatMul", "MatMulIntegerToFloat")]
+    assert products == ["MatMulIntegerToFloat"]
+    assert [node.op_type for node in folded.graph.node].count("Add") == 1  # the residual alone
+    assert bert.fold_biases(folded) == 0  # nothing left to fold
+
+    with monkeypatch.context() as patched:  # the same recipe as ONNX Runtime's quantiser writes it
+        patched.setattr(bert, "fold_biases", lambda model: 0)
+        bert.static_int8(fp32, tmp_path / "qdq.onnx", calibration)
+    assert "MatMul" in [node.op_type for node in onnx.load(str(tmp_path / "qdq.onnx")).graph.node]
+    feed = {"x": rng.normal(0, 1, (3, 7, 8)).astype(np.float32)}
+    unfolded = inference_session(str(tmp_path / "qdq.onnx"), 1).run(None, feed)[0]
+    assert np.array_equal(inference_session(str(tmp_path / "folded.onnx"), 1).run(None, feed)[0], unfolded)
