@@ -113,6 +113,19 @@ def last_answer(
     return answers
 
 
+def bottom_layers(classifier_model, layers: int):
+    """The classifier with only its first `layers` encoder layers (0: all of them): a shallower, faster model
+    fine-tuned from the same checkpoint (the upper layers of a pre-trained encoder are the ones a fine-tuned
+    classifier misses least)."""
+    import torch
+
+    encoder = getattr(classifier_model, classifier_model.base_model_prefix).encoder
+    if 0 < layers < len(encoder.layer):
+        encoder.layer = torch.nn.ModuleList(list(encoder.layer)[:layers])
+        classifier_model.config.num_hidden_layers = layers
+    return classifier_model
+
+
 def input_names(model) -> list[str]:
     """The graph inputs the architecture takes (MPNet has no token types)."""
     accepted = inspect.signature(model.forward).parameters
@@ -302,7 +315,8 @@ def fine_tune(
     folder = checkpoint.locate()
     max_length = params["max_length"]
     tokenizer = wordpiece_tokenizer(folder / "tokenizer.json", max_length)
-    model = two_heads(classifier(folder, len(labels)), len(REASONS)).to(device)
+    model = two_heads(bottom_layers(classifier(folder, len(labels)), int(params.get("layers", 0))), len(REASONS))
+    model = model.to(device)
     names = input_names(model.classifier)
     starting_state = _copied(model.state_dict())
     train_texts = preprocess_many(tweets.texts, BERT_TEXT)
