@@ -56,48 +56,73 @@ def test_the_reference_graph_is_built_once_per_machine_and_its_versions(monkeypa
     reference.reference_model.cache_clear()
 
 
-def test_static_int8_folds_each_bias_into_its_int8_product_with_the_same_answers(tmp_path, monkeypatch):
-    """A weight product and its bias become one MatMulIntegerToFloat; a float reader of the same activation
-    (a residual) keeps its input, and the folded graph answers what the QDQ graph answers, to the bit."""
+def _one_layer(tmp_path, nodes, outputs, columns=8):
+    """A float graph of one weight product (x: 8 wide, weight 8 x `columns`, bias) and the nodes given."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    rng = np.random.default_rng(3)
+    weights = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (8, columns)).astype(np.float32), "weight"),
+        numpy_helper.from_array(rng.normal(0, 0.3, columns).astype(np.float32), "bias"),
+    ]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "weight"], ["product"]), *nodes],
+        "layer",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", 8])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs],
+        weights,
+    )
+    path = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "nodes", "outputs", "columns", "folds"),
+    [
+        # a residual reads x in float: it keeps reading x, and the product with its bias folds
+        ("residual", [("Add", ["product", "bias"], "projected"), ("Add", ["projected", "x"], "y")], ["y"], 8, 1),
+        ("bias first, wider output", [("Add", ["bias", "product"], "y")], ["y"], 5, 1),
+        ("product read twice", [("Add", ["product", "bias"], "y"), ("Relu", ["product"], "z")], ["y", "z"], 8, 0),
+        ("product is an output", [("Add", ["product", "bias"], "y")], ["y", "product"], 8, 0),
+    ],
+)
+def test_static_int8_folds_a_products_bias_into_it_when_nothing_else_reads_it(
+    tmp_path, monkeypatch, case, nodes, outputs, columns, folds
+):
+    """A weight product and its bias become one MatMulIntegerToFloat, and the folded graph answers what the QDQ
+    graph answers, to the bit; a product something else reads is left as it is."""
+    import numpy as np
+    import onnx
+    from onnx import helper
+
     from training.families import bert
     from tweet_sentiment.model import inference_session
 
-    rng = np.random.default_rng(3)
-    weights = [
-        numpy_helper.from_array(rng.normal(0, 0.3, (8, 8)).astype(np.float32), "weight"),
-        numpy_helper.from_array(rng.normal(0, 0.3, 8).astype(np.float32), "bias"),
-    ]
-    shape = ["batch", "sequence", 8]
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["x", "weight"], ["product"]),
-            helper.make_node("Add", ["product", "bias"], ["projected"]),
-            helper.make_node("Add", ["projected", "x"], ["y"]),  # the residual reads x in float
-        ],
-        "layer",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
-        weights,
-    )
-    fp32 = tmp_path / "model.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(fp32))
+    made = [helper.make_node(op, inputs, [output]) for op, inputs, output in nodes]
+    fp32 = _one_layer(tmp_path, made, outputs, columns)
+    rng = np.random.default_rng(5)
     calibration = [{"x": rng.normal(0, 1, (1, 5, 8)).astype(np.float32)} for _ in range(20)]
     bert.static_int8(fp32, tmp_path / "folded.onnx", calibration)
-    folded = onnx.load(str(tmp_path / "folded.onnx"))
-    products = [node.op_type for node in folded.graph.node if node.op_type in ("MatMul", "MatMulIntegerToFloat")]
-    assert products == ["MatMulIntegerToFloat"]
-    assert [node.op_type for node in folded.graph.node].count("Add") == 1  # the residual alone
-    assert bert.fold_biases(folded) == 0  # nothing left to fold
-    assert bert.fold_biases(onnx.load(str(SHIPPED_MANIFEST.parent / "champion.onnx"))) == 0  # the champion is folded
-
     with monkeypatch.context() as patched:  # the same recipe as ONNX Runtime's quantiser writes it
         patched.setattr(bert, "fold_biases", lambda model: 0)
         bert.static_int8(fp32, tmp_path / "qdq.onnx", calibration)
-    assert "MatMul" in [node.op_type for node in onnx.load(str(tmp_path / "qdq.onnx")).graph.node]
+    folded, qdq = (onnx.load(str(tmp_path / name)) for name in ("folded.onnx", "qdq.onnx"))
+    ops = [node.op_type for node in folded.graph.node]
+    assert ops.count("MatMulIntegerToFloat") == folds and ops.count("MatMul") == 1 - folds, case
+    assert ops.count("Add") == len([node for node in nodes if node[0] == "Add"]) - folds, case
+    assert bert.fold_biases(folded) == 0 and bert.fold_biases(qdq) == folds  # folding is done once
     feed = {"x": rng.normal(0, 1, (3, 7, 8)).astype(np.float32)}
-    unfolded = inference_session(str(tmp_path / "qdq.onnx"), 1).run(None, feed)[0]
-    assert np.array_equal(inference_session(str(tmp_path / "folded.onnx"), 1).run(None, feed)[0], unfolded)
+    unfolded = inference_session(str(tmp_path / "qdq.onnx"), 1).run(None, feed)
+    for mine, theirs in zip(inference_session(str(tmp_path / "folded.onnx"), 1).run(None, feed), unfolded, strict=True):
+        assert np.array_equal(mine, theirs), case
+
+
+def test_the_shipped_champion_has_every_bias_folded():
+    import onnx
+
+    from training.families.bert import fold_biases
+
+    assert fold_biases(onnx.load(str(SHIPPED_MANIFEST.parent / "champion.onnx"))) == 0

@@ -113,16 +113,17 @@ def last_answer(
     return answers
 
 
-def bottom_layers(classifier_model, layers: int):
+def with_bottom_layers(classifier_model, layers: int):
     """The classifier with only its first `layers` encoder layers (0: all of them): a shallower, faster model
     fine-tuned from the same checkpoint (the upper layers of a pre-trained encoder are the ones a fine-tuned
     classifier misses least)."""
     import torch
 
-    encoder = getattr(classifier_model, classifier_model.base_model_prefix).encoder
-    if 0 < layers < len(encoder.layer):
-        encoder.layer = torch.nn.ModuleList(list(encoder.layer)[:layers])
-        classifier_model.config.num_hidden_layers = layers
+    if layers > 0:
+        encoder = getattr(classifier_model, classifier_model.base_model_prefix).encoder
+        if layers < len(encoder.layer):
+            encoder.layer = torch.nn.ModuleList(list(encoder.layer)[:layers])
+            classifier_model.config.num_hidden_layers = layers
     return classifier_model
 
 
@@ -315,8 +316,8 @@ def fine_tune(
     folder = checkpoint.locate()
     max_length = params["max_length"]
     tokenizer = wordpiece_tokenizer(folder / "tokenizer.json", max_length)
-    model = two_heads(bottom_layers(classifier(folder, len(labels)), int(params.get("layers", 0))), len(REASONS))
-    model = model.to(device)
+    shallow = with_bottom_layers(classifier(folder, len(labels)), int(params.get("encoder_layers", 0)))
+    model = two_heads(shallow, len(REASONS)).to(device)
     names = input_names(model.classifier)
     starting_state = _copied(model.state_dict())
     train_texts = preprocess_many(tweets.texts, BERT_TEXT)
@@ -542,46 +543,57 @@ def fold_biases(model: onnx.ModelProto) -> int:
     becomes one ONNX Runtime MatMulIntegerToFloat that adds the bias as it writes its float output: ONNX Runtime
     makes the same product from the QDQ nodes when it loads the graph, but leaves the bias to a separate Add
     over the whole output (8% of a run). The same arithmetic; returns how many products were folded."""
-    from onnx import helper
+    from onnx import TensorProto, helper
 
     graph = model.graph
-    weights = {initializer.name: initializer for initializer in graph.initializer}
+    initializers = {initializer.name: initializer for initializer in graph.initializer}
     producer = {output: node for node in graph.node for output in node.output}
-    consumers: dict[str, list[Any]] = {}
+    readers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.input:
-            consumers.setdefault(name, []).append(node)
+            readers.setdefault(name, []).append(node)
     outputs = {output.name for output in graph.output}
 
     def made_by(name: str, op_type: str):
         node = producer.get(name)
         return node if node is not None and node.op_type == op_type else None
 
+    def shape(name: str) -> tuple[int, ...] | None:
+        return tuple(initializers[name].dims) if name in initializers else None
+
+    def foldable(product):
+        """(activation DequantizeLinear, weight DequantizeLinear, the Add, the bias's name), or None."""
+        activation = made_by(product.input[0], "DequantizeLinear")
+        weight = made_by(product.input[1], "DequantizeLinear")
+        after = readers.get(product.output[0], [])
+        if activation is None or weight is None or len(after) != 1 or after[0].op_type != "Add":
+            return None  # not a quantised product, or its output has other readers
+        if not made_by(activation.input[0], "QuantizeLinear") or product.output[0] in outputs:
+            return None
+        if len(activation.input) < 3 or len(weight.input) < 3 or weight.input[0] not in initializers:
+            return None
+        if shape(activation.input[1]) != () or shape(activation.input[2]) != ():
+            return None  # MatMulIntegerToFloat scales its input as a whole
+        if initializers[weight.input[0]].data_type not in (TensorProto.INT8, TensorProto.UINT8):
+            return None
+        columns = initializers[weight.input[0]].dims[-1]
+        axis = next((attribute.i for attribute in weight.attribute if attribute.name == "axis"), 1)
+        scale_shape = shape(weight.input[1])
+        if scale_shape not in ((), (columns,)) or (scale_shape and axis not in (1, -1)):
+            return None  # MatMulIntegerToFloat scales per output column only
+        bias = next((name for name in after[0].input if name != product.output[0]), "")
+        return (activation, weight, after[0], bias) if shape(bias) == (columns,) else None
+
     folded = 0
     for product in [node for node in graph.node if node.op_type == "MatMul"]:
-        activation, weight = (
-            made_by(product.input[0], "DequantizeLinear"),
-            made_by(product.input[1], "DequantizeLinear"),
-        )
-        if activation is None or weight is None or not made_by(activation.input[0], "QuantizeLinear"):
+        parts = foldable(product)
+        if parts is None:
             continue
-        after = consumers.get(product.output[0], [])
-        if not (weight.input[0] in weights and len(after) == 1 and after[0].op_type == "Add"):
-            continue
-        add, columns = after[0], weights[weight.input[0]].dims[-1]
-        bias = next((name for name in add.input if name != product.output[0]), "")
-        if product.output[0] in outputs or bias not in weights or tuple(weights[bias].dims) != (columns,):
-            continue
-        axis = next((attribute.i for attribute in weight.attribute if attribute.name == "axis"), 1)
-        scales = tuple(weights[weight.input[1]].dims) if weight.input[1] in weights else None
-        if len(weight.input) < 3 or len(activation.input) < 3 or scales not in ((), (columns,)):
-            continue
-        if scales and axis not in (1, -1):  # MatMulIntegerToFloat scales per output column only
-            continue
+        activation, weight, add, bias = parts
+        inputs = [activation.input[0], weight.input[0], activation.input[1], weight.input[1]]
         fused = helper.make_node(
             "MatMulIntegerToFloat",
-            [activation.input[0], weight.input[0], activation.input[1], weight.input[1]]
-            + [activation.input[2], weight.input[2], bias],
+            [*inputs, activation.input[2], weight.input[2], bias],
             list(add.output),
             name=f"{product.name}_with_bias",
             domain="com.microsoft",
@@ -589,6 +601,8 @@ def fold_biases(model: onnx.ModelProto) -> int:
         graph.node.insert(list(graph.node).index(product), fused)
         graph.node.remove(product)
         graph.node.remove(add)
+        for stale in [info for info in graph.value_info if info.name == product.output[0]]:
+            graph.value_info.remove(stale)
         folded += 1
     used = {name for node in graph.node for name in node.input} | outputs
     for unused in [node for node in graph.node if node.op_type == "DequantizeLinear" and node.output[0] not in used]:
@@ -624,7 +638,8 @@ def quantised(fine_tuned: Candidate, calibration_texts: list[str]) -> Candidate:
             calibration_inputs(tokenizer, preprocess_many(calibration_texts, fine_tuned.text_config)),
         )
         int8 = int8_path.read_bytes()
-    session = inference_session(int8, intra_op_threads=0)  # as served; 0: ONNX Runtime's own thread count
+    # The service's session (its fusions), on every core of the training machine (0: ONNX Runtime's own pool).
+    session = inference_session(int8, intra_op_threads=0)
     graph_inputs = [item.name for item in session.get_inputs()]
 
     @last_answer
