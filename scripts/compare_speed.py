@@ -4,7 +4,7 @@ tweets. Prints a Markdown table with the machine (CPU model, int8 instruction se
 
     python -m scripts.compare_speed --baseline OLD/champion.json --challenger models/champion.json [--samples 600]
         [--baseline-micro-batch 8]   # how the baseline's service ran transformer batches, if not one tweet a run
-        [--baseline-all-fusions]     # every ONNX Runtime fusion, as services before DISABLED_FUSIONS ran it
+        [--baseline-all-fusions]     # every ONNX Runtime fusion, as services before commit 33e0438 ran it
         [--pipeline]                 # also time the challenger against the transformers pipeline, in the same run
 
 The pipeline is what a team without this project would serve: Hugging Face transformers' text-classification
@@ -32,10 +32,11 @@ def with_runs(model: SentimentModel, micro_batch: int | None) -> SentimentModel:
 
 
 def with_all_fusions(model: SentimentModel, manifest: Path) -> SentimentModel:
-    """A graph run with every fusion ONNX Runtime makes (SkipLayerNormalization included), as it was served
-    before the service disabled some (tweet_sentiment/model.py DISABLED_FUSIONS)."""
-    if isinstance(model, GraphModel):
-        model.session = inference_session(str(manifest.parent / model.manifest.onnx_file), 1, disabled_fusions=())
+    """A graph run with every fusion ONNX Runtime makes (SkipLayerNormalization included), on one thread, as
+    services before commit 33e0438 ran it (tweet_sentiment/model.py DISABLED_FUSIONS)."""
+    if not isinstance(model, GraphModel):
+        raise SystemExit(f"--baseline-all-fusions needs a model of one graph, not {model.manifest.input_kind}")
+    model.session = inference_session(str(manifest.parent / model.manifest.onnx_file), 1, disabled_fusions=())
     return model
 
 
@@ -75,7 +76,7 @@ def main() -> None:
     parser.add_argument("--challenger", type=Path, required=True)
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--baseline-micro-batch", type=int, default=None, help="default: as its manifest says")
-    parser.add_argument("--baseline-all-fusions", action="store_true", help="the baseline as served before 2026-12-05")
+    parser.add_argument("--baseline-all-fusions", action="store_true", help="as served before 33e0438")
     parser.add_argument("--pipeline", action="store_true", help="also time against the transformers pipeline")
     args = parser.parse_args()
     baseline = with_runs(SentimentModel.load(args.baseline), args.baseline_micro_batch)

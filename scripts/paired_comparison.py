@@ -6,7 +6,7 @@ models have a reason head, the same for their reasons on the tweets of the part 
 validation part: no test tweet has a reason label).
 
     python -m scripts.paired_comparison --baseline OLD/champion.json --challenger models/champion.json
-        [--baseline-all-fusions]     # the baseline with every ONNX Runtime fusion, as served before 2026-12-05
+        [--baseline-all-fusions]     # the baseline with every ONNX Runtime fusion, as served before commit 33e0438
 
 Needs the training stack (the split). The test part is read here only to report on models already chosen.
 """
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline's manifest")
     parser.add_argument("--challenger", type=Path, required=True, help="the challenger's manifest")
-    parser.add_argument("--baseline-all-fusions", action="store_true", help="the baseline as served before 2026-12-05")
+    parser.add_argument("--baseline-all-fusions", action="store_true", help="as served before 33e0438")
     args = parser.parse_args()
     baseline, challenger = (SentimentModel.load(path, intra_op_threads=1) for path in (args.baseline, args.challenger))
     if args.baseline_all_fusions:
