@@ -1,5 +1,4 @@
-"""The greedy soup that turns the MiniLM's fine-tuning epochs into one model (real torch state dicts), and the shallow
-model's layers."""
+"""The greedy soup that turns the MiniLM's fine-tuning epochs into one model: real torch state dicts."""
 
 from __future__ import annotations
 
@@ -40,18 +39,3 @@ def test_greedy_soup_starts_from_the_best_and_adds_only_what_does_not_lower_vali
 def test_greedy_soup_of_one_ingredient_is_that_ingredient() -> None:
     soup, score = greedy_soup([_ingredient("only", 0.1)], _score)
     assert ([ingredient.name for ingredient in soup], score) == (["only"], _score(_state(0.1)))
-
-
-def test_a_shallow_model_keeps_the_checkpoints_bottom_layers_and_still_answers():
-    """`layers` in [bert-minilm] keeps the first encoder layers of the checkpoint, weights untouched."""
-    from training.families.bert import MINILM, bottom_layers, classifier, two_heads
-
-    full = classifier(MINILM.locate(), 3)
-    shallow = bottom_layers(classifier(MINILM.locate(), 3), 2)
-    assert len(shallow.bert.encoder.layer) == shallow.config.num_hidden_layers == 2
-    kept, original = shallow.bert.encoder.layer[1], full.bert.encoder.layer[1]
-    assert torch.equal(kept.output.dense.weight, original.output.dense.weight)
-    assert len(bottom_layers(full, 0).bert.encoder.layer) == 6  # 0: every layer
-    ids = torch.tensor([[101, 2026, 4385, 102]])
-    sentiment, reasons = two_heads(shallow, 10).eval()(input_ids=ids, attention_mask=torch.ones_like(ids))
-    assert sentiment.shape == (1, 3) and reasons.shape == (1, 10)
