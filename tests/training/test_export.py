@@ -93,7 +93,7 @@ def test_static_int8_folds_a_products_bias_into_it_when_nothing_else_reads_it(
     tmp_path, monkeypatch, case, nodes, outputs, columns, folds
 ):
     """A weight product and its bias become one MatMulIntegerToFloat, and the folded graph answers what the QDQ
-    graph answers, to the bit; a product something else reads is left as it is."""
+    graph answers (to the bit on the Xeon); a product something else reads is left as it is."""
     import numpy as np
     import onnx
     from onnx import helper
@@ -117,7 +117,8 @@ def test_static_int8_folds_a_products_bias_into_it_when_nothing_else_reads_it(
     feed = {"x": rng.normal(0, 1, (3, 7, 8)).astype(np.float32)}
     unfolded = inference_session(str(tmp_path / "qdq.onnx"), 1).run(None, feed)
     for mine, theirs in zip(inference_session(str(tmp_path / "folded.onnx"), 1).run(None, feed), unfolded, strict=True):
-        assert np.array_equal(mine, theirs), case
+        # The same arithmetic; 1e-6 leaves room for a CPU whose kernel adds the bias in a fused multiply-add.
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6, err_msg=case)
 
 
 def test_the_shipped_champion_has_every_bias_folded():

@@ -41,7 +41,9 @@ def test_batch_and_single_predictions_agree():
     tweets = [NEGATIVE_TWEET, "@JetBlue thank you, great crew and a smooth flight!", "", "   "]
     batch = model.probabilities(tweets)
     single = np.vstack([model.probabilities([tweet]) for tweet in tweets])
-    np.testing.assert_array_equal(batch, single)  # a tweet's answer never depends on the tweets beside it
+    # A tweet's answer never depends on the tweets beside it (equal to the bit on the Xeon; the bar is 1e-5, and
+    # the two empty tweets share a run, whose float operators another CPU's kernels may vectorise differently).
+    np.testing.assert_allclose(batch, single, rtol=0, atol=1e-6)
     np.testing.assert_allclose(batch.sum(axis=1), 1.0, atol=1e-5)
     (negative, positive, *_) = model.predict(tweets)
     assert negative.label == "negative" and positive.label == "positive"
@@ -198,7 +200,7 @@ def test_a_manifest_naming_other_reasons_than_its_graph_answers_is_refused(model
 
 def test_the_service_runs_a_residual_and_layer_norm_unfused(tmp_path):
     """ONNX Runtime would fuse them into SkipLayerNormalization, whose CPU kernel ran 4.6x slower (DISABLED_FUSIONS):
-    the service's session runs the Add and LayerNormalization, and computes what they compute to the bit."""
+    the service's session runs the Add and LayerNormalization, and computes what they compute."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -231,4 +233,4 @@ def test_the_service_runs_a_residual_and_layer_norm_unfused(tmp_path):
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     unfused = ort.InferenceSession(graph_bytes, options).run(None, feed)[0]
-    assert np.array_equal(inference_session(graph_bytes, 1).run(None, feed)[0], unfused)
+    np.testing.assert_allclose(inference_session(graph_bytes, 1).run(None, feed)[0], unfused, rtol=0, atol=1e-6)
