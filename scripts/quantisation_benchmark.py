@@ -44,7 +44,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from training.config import DataOptions, load_split
 from training.data import reason_codes
-from training.families.bert import STATIC_BATCHING, calibration_inputs, static_int8
+from training.families.bert import STATIC_BATCHING, calibration_inputs, calibration_tweets, static_int8
 from tweet_sentiment.manifest import Manifest, sha256_of
 from tweet_sentiment.model import SentimentModel, wordpiece_tokenizer
 from tweet_sentiment.text import preprocess_many
@@ -142,7 +142,8 @@ def served_copy(manifest_path: Path, graph: Path, folder: Path, batching: dict[s
 def measured(model: SentimentModel, texts: list[str], gold: list[str], reference: np.ndarray | None) -> dict:
     scored = model.scored(texts)
     labels = [model.labels[index] for index in scored.probabilities.argmax(axis=1)]
-    reasons, known = reason_codes(texts), reason_codes(texts) >= 0
+    reasons = reason_codes(texts)
+    known = reasons >= 0
     reason_f1 = (
         f1_score(reasons[known], scored.reasons[known].argmax(axis=1), average="macro")
         if scored.reasons is not None
@@ -178,8 +179,8 @@ def main() -> None:
     split = load_split(DataOptions())
     texts, gold = split.validation["text"].tolist(), split.validation["sentiment"].tolist()
     tokenizer = wordpiece_tokenizer(args.manifest.parent / manifest.assets["tokenizer"]["file"], 64)
-    calibration_texts = split.train[split.train["airline"]].sample(n=args.calibration, random_state=42)["text"]
-    calibration = calibration_inputs(tokenizer, preprocess_many(calibration_texts.tolist(), manifest.preprocessing))
+    calibration_texts = calibration_tweets(split, 42, args.calibration)
+    calibration = calibration_inputs(tokenizer, preprocess_many(calibration_texts, manifest.preprocessing))
     variants: dict[str, Callable[[Path, Path], None] | None] = {
         "fp32": None,
         "fp32, transformer optimiser": optimised,

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 PADDING_ID, UNKNOWN_ID = 0, 1
 REASON_OUTPUT = "reason_probabilities"  # the second output of a graph with a reason head
 # ONNX Runtime's fusion of a residual Add and LayerNormalization into SkipLayerNormalization: its CPU kernel ran
-# 4.6x slower than the two operators it replaces (onnxruntime 1.32, docs/performance.md "Fusions").
+# 4.6x slower than the two operators it replaces (onnxruntime 1.32, docs/performance.md "Two kernels that cost
+# more than their work").
 DISABLED_FUSIONS = ("SkipLayerNormFusion",)
 PLACEHOLDERS = {URL_TOKEN, MENTION_TOKEN}  # what URLs and handles become: not the author's words
 UNREADABLE = (

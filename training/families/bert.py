@@ -474,11 +474,11 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
     return fine_tune(MINILM, "bert-minilm", "fine-tuned", tweets, split, labels, params, seed)[0]
 
 
-def calibration_tweets(split: Split, seed: int) -> list[str]:
+def calibration_tweets(split: Split, seed: int, count: int = CALIBRATION_TWEETS) -> list[str]:
     """The tweets static quantisation measures activations on: airline tweets of the training part only."""
     has_airline = "airline" in split.train and split.train["airline"].any()
     airline = split.train[split.train["airline"]] if has_airline else split.train
-    return airline.sample(n=min(CALIBRATION_TWEETS, len(airline)), random_state=seed)["text"].tolist()
+    return airline.sample(n=min(count, len(airline)), random_state=seed)["text"].tolist()
 
 
 def static_int8(
