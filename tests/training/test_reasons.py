@@ -8,6 +8,7 @@ import re
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
+from scripts.reason_holdout import held_out
 from tests.conftest import ROOT
 from training.config import DataOptions, load_split
 from training.data import reason_labels, tweet_key
@@ -51,3 +52,17 @@ def test_the_agreement_the_guideline_reports_is_the_files(labels):
     agreed, sample, reported_kappa = int(reported[1]), int(reported[2]), float(reported[3])
     assert (agreed, sample) == (int((double["reason"] == double["second_reason"]).sum()), len(double))
     assert reported_kappa == round(kappa, 2)
+
+
+def test_the_held_out_labels_are_every_label_a_model_never_learnt_and_never_a_test_tweet(labels, split):
+    """scripts/reason_holdout.py judges a model on these: a training label it learnt must never be among them."""
+    training = labels[labels["part"] == "train"]
+    learnt = dict(zip(training["sha256"][::2], training["reason"][::2], strict=True))  # a model that saw half
+    known = dict(zip(labels["sha256"], labels["reason"], strict=True))
+    parts = held_out(split.train["text"].tolist(), split.validation["text"].tolist(), learnt, known)
+    keys = {part: [tweet_key(text) for text in texts] for part, texts in parts.items()}
+    assert set(keys["validation"]) == set(labels.loc[labels["part"] == "validation", "sha256"])
+    assert set(keys["later training labels"]) == set(training["sha256"]) - set(learnt)
+    assert keys["both"] == keys["validation"] + keys["later training labels"]
+    assert len(set(keys["both"])) == len(keys["both"]) and not set(keys["both"]) & set(learnt)
+    assert not set(keys["both"]) & set(split.test["text"].map(tweet_key))
