@@ -42,7 +42,7 @@ from onnxruntime.quantization import (
 )
 from sklearn.metrics import accuracy_score, f1_score
 
-from training.config import DataOptions, load_split
+from training.config import DataOptions, hyperparameters, load_split
 from training.data import reason_codes
 from training.families.bert import STATIC_BATCHING, calibration_inputs, calibration_tweets, static_int8
 from tweet_sentiment.manifest import Manifest, sha256_of
@@ -172,7 +172,12 @@ def measured(model: SentimentModel, texts: list[str], gold: list[str], reference
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, required=True, help="the fp32 MiniLM's exported model.json")
-    parser.add_argument("--calibration", type=int, default=400, help="training tweets for static calibration")
+    parser.add_argument(
+        "--calibration",
+        type=int,
+        default=hyperparameters("bert-minilm", quick=False)["calibration_tweets"],
+        help="training tweets for static calibration (default: the served recipe's)",
+    )
     args = parser.parse_args()
 
     manifest = Manifest.read(args.manifest)

@@ -168,7 +168,7 @@ def test_the_teacher_architecture_fine_tunes_exports_and_quantises(mpnet_folder,
     served = SentimentModel.load(exported.manifest_path)
     assert [item.name for item in served.session.get_inputs()] == ["input_ids", "attention_mask"]
     assert served.manifest.preprocessing == BERT_TEXT and served.reasons == list(REASONS)
-    int8 = quantised(candidate, calibration_tweets(split, 0))
+    int8 = quantised(candidate, calibration_tweets(split, 0, 100))
     assert int8.variant == "fine-tuned-int8" and int8.predict_proba(texts).shape == (len(texts), 3)
     assert int8.predict_reasons is not None and int8.predict_reasons(texts).shape == (len(texts), len(REASONS))
     export_with_parity(int8, "0" * 32, texts, int8.predict_proba(texts), tmp_path / "int8", int8.predict_reasons(texts))

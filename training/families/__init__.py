@@ -63,9 +63,12 @@ def _bert_minilm(split: Split, variant: str, labels: list[str], params: dict[str
 
     if variant == "distilled":
         student = distillation.distil_minilm(split, labels, params, seed)
-        return [student, bert.quantised(student, bert.calibration_tweets(split, seed))]
+        return [student, bert.quantised(student, bert.calibration_tweets(split, seed, params["calibration_tweets"]))]
     fine_tuned = bert.fine_tune_minilm(split, labels, params, seed)
-    return [fine_tuned, bert.quantised(fine_tuned, bert.calibration_tweets(split, seed))]  # a row of its own
+    return [
+        fine_tuned,
+        bert.quantised(fine_tuned, bert.calibration_tweets(split, seed, params["calibration_tweets"])),
+    ]  # a row of its own
 
 
 def _bert_mpnet(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> list[Candidate]:

@@ -54,9 +54,9 @@ BERT_TEXT = TextConfig(
     remove_stopwords=False, normalisation="none", ascii_fold=False, emoji_to_words=True, letters_only=False
 )
 INFERENCE_BATCH = 64
-# Static int8 (`static_int8`): activation ranges from this many training tweets (airline tweets: the served
-# domain), each padded to the longest input so the calibrator's histograms share one shape.
-CALIBRATION_TWEETS = 400
+# Static int8 (`static_int8`): activation ranges from training tweets (airline tweets: the served domain; how
+# many is each recipe's `calibration_tweets`), each padded to the longest input so the calibrator's histograms
+# share one shape.
 CALIBRATION_PERCENTILE = 99.999
 # The served runs of a statically quantised graph, chosen by measurement (scripts/batching_benchmark.py,
 # docs/performance.md "Static int8"): tweets of the same wordpiece count, 16 a run, unpadded. Padding to a
@@ -474,7 +474,7 @@ def fine_tune_minilm(split: Split, labels: list[str], params: dict[str, Any], se
     return fine_tune(MINILM, "bert-minilm", "fine-tuned", tweets, split, labels, params, seed)[0]
 
 
-def calibration_tweets(split: Split, seed: int, count: int = CALIBRATION_TWEETS) -> list[str]:
+def calibration_tweets(split: Split, seed: int, count: int) -> list[str]:
     """The tweets static quantisation measures activations on: airline tweets of the training part only."""
     has_airline = "airline" in split.train and split.train["airline"].any()
     airline = split.train[split.train["airline"]] if has_airline else split.train

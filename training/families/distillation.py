@@ -128,7 +128,7 @@ def fit_teacher(split: Split, labels: list[str], params: dict[str, Any], seed: i
     logger.info("bert-mpnet: labelling %d transfer tweets", len(transfer))
     candidate.artifacts = {OUTPUTS_ARTIFACT: outputs_file(transfer, log_probabilities(transfer))}
     candidate.tags = {"teacher": "yes", "recipe": recipe}
-    return [candidate, quantised(candidate, calibration_tweets(split, seed))]
+    return [candidate, quantised(candidate, calibration_tweets(split, seed, params["calibration_tweets"]))]
 
 
 def teacher_outputs(texts: list[str], validation_sha256: str) -> tuple[np.ndarray, str, int]:
