@@ -14,7 +14,7 @@ fp32, single-tweet p50/p95 on one thread, batch-of-64 throughput and file size, 
 Validation macro-F1 of the reason head is on the team's labelled validation tweets. Static graphs run in the
 served runs (training/families/bert.py STATIC_BATCHING); dynamic ones one tweet a run.
 
-    python -m scripts.quantisation_benchmark --manifest FOLDER/model.json [--calibration 400]
+    python -m scripts.quantisation_benchmark --manifest FOLDER/model.json [--calibration N]
 
 FOLDER is the fp32 MiniLM's exported files: `mlflow artifacts download --run-id RUN --artifact-path onnx`
 (the run of `bert-minilm-fine-tuned`). Needs the training stack (`onnx`, the split).

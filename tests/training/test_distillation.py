@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from training.config import hyperparameters
 from training.data import DataError, Split
 from training.families import FAMILIES, checkpoints
 from training.families.bert import (
@@ -22,7 +23,7 @@ from training.families.bert import (
     length_batches,
     quantised,
 )
-from training.families.distillation import transfer_tweets
+from training.families.distillation import recipe_key, transfer_tweets
 from training.families.loss import distillation_loss
 from training.pipeline.runner import export_with_parity
 from training.promotion.retrain import recipe_variant
@@ -109,6 +110,21 @@ def test_the_transfer_set_never_holds_a_validation_or_test_tweet():
     assert len(transfer_tweets(split, list(LABELS), {**params, "transfer_sample": 1}, 0)) == 3
 
 
+def test_a_store_reuses_its_teacher_whatever_its_int8_twin_is_calibrated_on():
+    """The teacher's cached outputs come from its fp32 weights: calibration_tweets (added after teachers were
+    trained) must not make a store fine-tune its teacher again (an hour on 2 cores), while its recipe must."""
+    frame = _split(["@united thanks", "@united late again"], ["positive", "negative"])
+    split = Split(train=frame, validation=frame, test=frame)
+    params = hyperparameters("bert-mpnet", quick=False)
+    without = {key: value for key, value in params.items() if key != "calibration_tweets"}
+    assert (
+        recipe_key(split, params)
+        == recipe_key(split, {**params, "calibration_tweets": 7})
+        == recipe_key(split, without)
+    )
+    assert recipe_key(split, params) != recipe_key(split, {**params, "learning_rate": 1e-5})
+
+
 def test_an_int8_distilled_champion_is_retrained_by_its_own_recipe():
     assert recipe_variant("distilled-int8", FAMILIES["bert-minilm"]) == "distilled"
     assert recipe_variant("fine-tuned-int8", FAMILIES["bert-minilm"]) == "fine-tuned"
@@ -168,7 +184,7 @@ def test_the_teacher_architecture_fine_tunes_exports_and_quantises(mpnet_folder,
     served = SentimentModel.load(exported.manifest_path)
     assert [item.name for item in served.session.get_inputs()] == ["input_ids", "attention_mask"]
     assert served.manifest.preprocessing == BERT_TEXT and served.reasons == list(REASONS)
-    int8 = quantised(candidate, calibration_tweets(split, 0, 100))
+    int8 = quantised(candidate, calibration_tweets(split, 0, hyperparameters("bert-mpnet", True)["calibration_tweets"]))
     assert int8.variant == "fine-tuned-int8" and int8.predict_proba(texts).shape == (len(texts), 3)
     assert int8.predict_reasons is not None and int8.predict_reasons(texts).shape == (len(texts), len(REASONS))
     export_with_parity(int8, "0" * 32, texts, int8.predict_proba(texts), tmp_path / "int8", int8.predict_reasons(texts))

@@ -61,14 +61,12 @@ def _bilstm_glove(split: Split, variant: str, labels: list[str], params: dict[st
 def _bert_minilm(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> list[Candidate]:
     from . import bert, distillation
 
+    calibration = bert.calibration_tweets(split, seed, params["calibration_tweets"])
     if variant == "distilled":
         student = distillation.distil_minilm(split, labels, params, seed)
-        return [student, bert.quantised(student, bert.calibration_tweets(split, seed, params["calibration_tweets"]))]
+        return [student, bert.quantised(student, calibration)]
     fine_tuned = bert.fine_tune_minilm(split, labels, params, seed)
-    return [
-        fine_tuned,
-        bert.quantised(fine_tuned, bert.calibration_tweets(split, seed, params["calibration_tweets"])),
-    ]  # a row of its own
+    return [fine_tuned, bert.quantised(fine_tuned, calibration)]  # the int8 twin: a row of its own
 
 
 def _bert_mpnet(split: Split, variant: str, labels: list[str], params: dict[str, Any], seed: int) -> list[Candidate]:

@@ -79,8 +79,10 @@ def read_outputs(path: Path) -> dict[str, np.ndarray]:
 
 
 def recipe_key(split: Split, params: dict[str, Any]) -> str:
-    """What makes two teacher runs the same: the recipe and the split (every part's hash)."""
-    described = {**split.description(), **params}
+    """What makes two teacher runs the same: the recipe and the split (every part's hash). The int8 twin's
+    calibration tweets are left out: they shape the twin, not the teacher's cached outputs."""
+    recipe = {key: value for key, value in params.items() if key != "calibration_tweets"}
+    described = {**split.description(), **recipe}
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
