@@ -11,8 +11,10 @@ model-minus-baseline differences with their 95% paired bootstrap intervals (trai
     git show 8478d5f:training/reasons.csv > learnt.csv     # what the shipped champion learnt from
     python -m scripts.reason_holdout --learnt learnt.csv [--manifest models/champion.json]
 
-The sha256 it prints for the learnt file is the `reasons.sha256` the model's MLflow run logged. Needs the
-training stack.
+The sha256 it prints for the learnt file is the `reasons.sha256` the model's MLflow run logged. The model must
+have been trained on the default split (`DataOptions()`), as every shipped champion is. Each part is taken in
+the order of its tweets' keys, as the report takes validation, so that its bootstrap draws the same resamples.
+Needs the training stack.
 """
 
 from __future__ import annotations
@@ -35,11 +37,16 @@ from tweet_sentiment.model import SentimentModel
 def held_out(
     train: list[str], validation: list[str], learnt: dict[str, str], labels: dict[str, str]
 ) -> dict[str, list[str]]:
-    """The labelled tweets a model that learnt the training labels `learnt` (sha256 -> reason) never learnt:
-    every labelled validation tweet, and the training tweets labelled since. Never a test tweet."""
-    later = [text for text in train if tweet_key(text) in labels and tweet_key(text) not in learnt]
-    labelled_validation = [text for text in validation if tweet_key(text) in labels]
-    return {"validation": labelled_validation, "later training labels": later, "both": labelled_validation + later}
+    """The labelled tweets a model that learnt the training labels `learnt` (sha256 -> reason) never learnt, by
+    key: every labelled validation tweet, and the training tweets labelled since. Never a test tweet."""
+
+    def unlearnt(texts: list[str]) -> list[str]:
+        return sorted(
+            (text for text in texts if tweet_key(text) in labels and tweet_key(text) not in learnt), key=tweet_key
+        )
+
+    parts = {"validation": unlearnt(validation), "later training labels": unlearnt(train)}
+    return parts | {"both": parts["validation"] + parts["later training labels"]}
 
 
 def row(part: str, gold: np.ndarray, model: np.ndarray, baseline: np.ndarray) -> str:
@@ -48,7 +55,8 @@ def row(part: str, gold: np.ndarray, model: np.ndarray, baseline: np.ndarray) ->
 
     def figures(predicted: np.ndarray) -> str:
         low, high = macro_f1_interval(gold, predicted, reasons)
-        macro_f1, accuracy = f1_score(gold, predicted, average="macro"), accuracy_score(gold, predicted)
+        macro_f1 = f1_score(gold, predicted, labels=reasons, average="macro", zero_division=0)  # as the intervals
+        accuracy = accuracy_score(gold, predicted)
         return f"{macro_f1:.4f} ({low:.3f}–{high:.3f}) / {accuracy:.4f}"
 
     f1 = "{:+.4f} ({:+.4f} to {:+.4f})".format(*paired_difference(gold, baseline, model, reasons))
@@ -78,12 +86,18 @@ def main() -> None:
         "| macro-F1 difference | accuracy difference |"
     )
     print("|---|---|---|---|---|---|")
+    answers: dict[str, tuple[np.ndarray, ...]] = {}
     for part, texts in held_out(train, validation, learnt, labels).items():
-        gold = np.asarray([labels[tweet_key(text)] for text in texts])
-        scored = model.scored(texts).reasons
-        assert scored is not None, "the model has no reason head"
-        answers = np.asarray(model.reasons)[scored.argmax(axis=1)]
-        print(row(part, gold, answers, np.asarray(REASONS)[baseline(texts).argmax(axis=1)]), flush=True)
+        if part == "both":  # the two parts' answers, in the same order
+            gold, mine, theirs = (np.concatenate(columns) for columns in zip(*answers.values(), strict=True))
+        else:
+            gold = np.asarray([labels[tweet_key(text)] for text in texts])
+            scored = model.scored(texts).reasons
+            assert scored is not None, "the model has no reason head"
+            mine = np.asarray(model.reasons)[scored.argmax(axis=1)]
+            theirs = np.asarray(REASONS)[baseline(texts).argmax(axis=1)]
+            answers[part] = (gold, mine, theirs)
+        print(row(part, gold, mine, theirs), flush=True)
 
 
 if __name__ == "__main__":
