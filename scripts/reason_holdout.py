@@ -13,21 +13,21 @@ model-minus-baseline differences with their 95% paired bootstrap intervals (trai
 
 The sha256 it prints for the learnt file is the `reasons.sha256` the model's MLflow run logged. The model must
 have been trained on the default split (`DataOptions()`), as every shipped champion is. Each part is taken in
-the order of its tweets' keys, as the report takes validation, so that its bootstrap draws the same resamples.
-Needs the training stack.
+the order of its tweets' keys, as the report takes validation, so that its bootstrap draws the same resamples
+(both together: validation, then the later labels). Needs the training stack.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from scripts.paired_comparison import reasons_of
 from training.config import DataOptions, load_split
-from training.data import reason_labels, tweet_key
+from training.data import reason_codes, reason_labels, reasons_fingerprint, tweet_key
 from training.families.classic import reason_baseline
 from training.pipeline.evaluate import macro_f1_interval, paired_accuracy_difference, paired_difference
 from tweet_sentiment.labels import REASONS
@@ -45,8 +45,7 @@ def held_out(
             (text for text in texts if tweet_key(text) in labels and tweet_key(text) not in learnt), key=tweet_key
         )
 
-    parts = {"validation": unlearnt(validation), "later training labels": unlearnt(train)}
-    return parts | {"both": parts["validation"] + parts["later training labels"]}
+    return {"validation": unlearnt(validation), "later training labels": unlearnt(train)}
 
 
 def row(part: str, gold: np.ndarray, model: np.ndarray, baseline: np.ndarray) -> str:
@@ -77,27 +76,20 @@ def main() -> None:
     options = DataOptions()
     split = load_split(options)
     train, validation = split.train["text"].tolist(), split.validation["text"].tolist()
-    codes = np.array([REASONS.index(learnt[key]) if key in learnt else -1 for key in map(tweet_key, train)])
-    print(f"learnt file sha256 {hashlib.sha256(args.learnt.read_bytes()).hexdigest()}: {len(learnt)} training labels")
-    baseline = reason_baseline(train, codes, len(REASONS), options.seed)
+    print(f"learnt file sha256 {reasons_fingerprint(args.learnt)}: {len(learnt)} training labels")
+    baseline = reason_baseline(train, reason_codes(train, path=args.learnt), len(REASONS), options.seed)
     model = SentimentModel.load(args.manifest, intra_op_threads=1)
     print(
         "\n| tweets | count | model macro-F1 (95%) / acc. | baseline macro-F1 (95%) / acc. "
         "| macro-F1 difference | accuracy difference |"
     )
     print("|---|---|---|---|---|---|")
-    answers: dict[str, tuple[np.ndarray, ...]] = {}
+    answers = []
     for part, texts in held_out(train, validation, learnt, labels).items():
-        if part == "both":  # the two parts' answers, in the same order
-            gold, mine, theirs = (np.concatenate(columns) for columns in zip(*answers.values(), strict=True))
-        else:
-            gold = np.asarray([labels[tweet_key(text)] for text in texts])
-            scored = model.scored(texts).reasons
-            assert scored is not None, "the model has no reason head"
-            mine = np.asarray(model.reasons)[scored.argmax(axis=1)]
-            theirs = np.asarray(REASONS)[baseline(texts).argmax(axis=1)]
-            answers[part] = (gold, mine, theirs)
-        print(row(part, gold, mine, theirs), flush=True)
+        gold = np.asarray([labels[tweet_key(text)] for text in texts])
+        answers.append((gold, reasons_of(model, texts), np.asarray(REASONS)[baseline(texts).argmax(axis=1)]))
+        print(row(part, *answers[-1]), flush=True)
+    print(row("both", *(np.concatenate(columns) for columns in zip(*answers, strict=True))), flush=True)
 
 
 if __name__ == "__main__":

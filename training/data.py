@@ -248,11 +248,12 @@ def reasons_fingerprint(path: Path = REASON_LABELS) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def reason_codes(texts: list[str], corrected: dict[str, str] | None = None) -> np.ndarray:
+def reason_codes(texts: list[str], corrected: dict[str, str] | None = None, path: Path = REASON_LABELS) -> np.ndarray:
     """Each tweet's reason index in REASONS, -1 for a tweet without one: from `corrected` (text -> reason, the
-    reasons staff gave in feedback) first, then the team's labels. The labels' parts follow the default split
-    (never a test tweet); another split (a quick run's sample) uses them where its tweets fall."""
-    labels = reason_labels()
+    reasons staff gave in feedback) first, then the team's labels (`path`: another version of the file, such as
+    the one a model learnt from). The labels' parts follow the default split (never a test tweet); another split
+    (a quick run's sample) uses them where its tweets fall."""
+    labels = reason_labels(path)
     known = dict(zip(labels["sha256"], labels["reason"], strict=True))
     known |= {tweet_key(text): reason for text, reason in (corrected or {}).items() if reason in REASONS}
     return np.array(
